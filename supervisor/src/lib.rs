@@ -1,0 +1,21 @@
+//! `render-supervisor`: a sandboxed PDF and screenshot renderer that drives headless
+//! Chromium and takes jobs only over a Unix socket.
+//!
+//! - [`server`]: the socket, peer credentials, the HTTP API and admission;
+//! - [`job`]: the job format and its validation;
+//! - [`chrome`]: launching and supervising Chrome, and rendering a job in it;
+//! - [`policy`]: which origins pages may reach;
+//! - [`daemon`]: the start-up and shutdown sequence of `serve`;
+//! - [`client`]: the `render` and `health` commands for scripts and health checks.
+
+pub mod chrome;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod image_post;
+pub mod job;
+pub mod logging;
+pub mod metrics;
+pub mod policy;
+pub mod privileges;
+pub mod server;

@@ -1,0 +1,5 @@
+//! Where pages may go.
+
+pub mod origin;
+
+pub use origin::{Origin, OriginError, OriginList};

@@ -96,6 +96,7 @@ async fn run(settings: Settings, listener: std::os::unix::net::UnixListener) -> 
             },
             recycle_after: settings.recycle_after,
             health_interval: settings.health_interval,
+            request_timeout: settings.limits.max_timeout + Duration::from_secs(30),
         },
         metrics.clone(),
     );

@@ -1,1 +1,509 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: a real `render-supervisor` on a temporary
+//! socket, a client for it, and a small web server on loopback for pages to load.
+//!
+//! The tests run as root (CI does), so the supervisor is started as root with
+//! `--user render-test` and drops to that user, which is the path that keeps Chrome's own
+//! sandbox on. The test process itself connects as uid 0, which it allows explicitly.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// The unprivileged account the supervisor drops to in tests (made by `scripts/setup.sh`).
+pub const TEST_USER: &str = "render-test";
+
+/// The supervisor binary: `RENDER_SUPERVISOR_BIN`, else the one Cargo built beside the
+/// test executable.
+pub fn supervisor_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("RENDER_SUPERVISOR_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = profile_dir.join("render-supervisor");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p render-supervisor` first",
+        bin.display()
+    );
+    bin
+}
+
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rt-{label}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A running supervisor, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Supervisor {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+/// An answer from the supervisor.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Supervisor {
+    /// Starts `render-supervisor serve` with `args` on a fresh socket and waits until it is
+    /// healthy.
+    pub async fn start(args: &[&str]) -> Supervisor {
+        let supervisor = Supervisor::spawn(args, &[]);
+        supervisor.wait_healthy(Duration::from_secs(30)).await;
+        supervisor
+    }
+
+    /// Starts it without waiting; `envs` are added to its environment.
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Supervisor {
+        let dir = temp_dir("sup");
+        let socket = dir.join("sock").join("render.sock");
+        let log = dir.join("supervisor.log");
+        let mut command = Command::new(supervisor_bin());
+        command.arg("serve").arg("--socket").arg(&socket);
+        if nix::unistd::geteuid().is_root() {
+            command.args(["--user", TEST_USER, "--allowed-uid", "0"]);
+        }
+        command.args(args).envs(envs.iter().copied());
+        command.env(
+            "RUST_LOG",
+            "info,render_supervisor=debug,chromiumoxide=error",
+        );
+        let log_file = std::fs::File::create(&log).expect("log file");
+        command
+            .stdout(Stdio::null())
+            .stderr(log_file.try_clone().unwrap())
+            .stdin(Stdio::null());
+        let child = command.spawn().expect("start render-supervisor");
+        Supervisor {
+            child: Some(child),
+            dir,
+            socket,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn wait_healthy(&self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Ok(answer) = self.try_request("GET", "/healthz", None, &[]).await
+                && answer.status == 200
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "supervisor not healthy within {limit:?}; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, String> {
+        request(&self.socket, method, path, body, headers).await
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
+        self.try_request(method, path, body, &[])
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "request {method} {path} failed: {e}; log:\n{}",
+                    self.log_text()
+                )
+            })
+    }
+
+    pub async fn pdf(&self, job: &Value) -> Answer {
+        self.request("POST", "/v1/pdf", Some(job.to_string().as_bytes()))
+            .await
+    }
+
+    pub async fn screenshot(&self, job: &Value) -> Answer {
+        self.request("POST", "/v1/screenshot", Some(job.to_string().as_bytes()))
+            .await
+    }
+
+    pub async fn health(&self) -> Value {
+        self.request("GET", "/healthz", None).await.json()
+    }
+
+    /// The pid of Chrome's main process (the leader of its process group).
+    pub async fn chrome_pid(&self) -> i32 {
+        self.health().await["chrome"]["pid"]
+            .as_i64()
+            .expect("chrome pid") as i32
+    }
+
+    /// A metric's value from `/metrics` (sum over label sets that contain `labels`).
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.request("GET", "/metrics", None).await.body;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(labels))
+            .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "supervisor did not exit within {limit:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One HTTP/1.1 request over a Unix socket.
+pub async fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Result<Answer, String> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Processes whose process group is `pgid`.
+pub fn processes_in_group(pgid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces) start after ") ".
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Kills a process group (used to clean up after a test that lost track of Chrome).
+pub fn kill_group(pgid: i32) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+}
+
+/// A canned answer of the test web server.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Canned {
+    pub fn html(body: impl Into<String>) -> Canned {
+        Canned {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            headers: Vec::new(),
+            body: Bytes::from(body.into()),
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Canned {
+        self.status = status;
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Canned {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn typed(content_type: &'static str, body: impl Into<Bytes>) -> Canned {
+        Canned {
+            status: 200,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// A request the test server received.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Debug, Default)]
+struct ServerState {
+    routes: Mutex<HashMap<String, Canned>>,
+    hits: Mutex<Vec<Hit>>,
+}
+
+/// A web server on 127.0.0.1 serving canned pages. `/hang` never answers.
+#[derive(Debug, Clone)]
+pub struct WebServer {
+    pub addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+impl WebServer {
+    pub async fn start() -> WebServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(ServerState::default());
+        let app = axum::Router::new()
+            .fallback(serve_canned)
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebServer { addr, state }
+    }
+
+    /// The origin to allow: `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn route(&self, path: &str, canned: Canned) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), canned);
+    }
+
+    pub fn hits(&self, path: &str) -> Vec<Hit> {
+        self.state
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn serve_canned(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    state.hits.lock().unwrap().push(Hit {
+        path: path.clone(),
+        query,
+        headers: request.headers().clone(),
+    });
+    if path == "/hang" {
+        std::future::pending::<()>().await;
+    }
+    let canned = state.routes.lock().unwrap().get(&path).cloned();
+    let Some(canned) = canned else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = (StatusCode::from_u16(canned.status).unwrap(), canned.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static(canned.content_type),
+    );
+    for (name, value) in canned.headers {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).unwrap(),
+        );
+    }
+    response
+}
+
+/// Text of a PDF, via poppler's `pdftotext`.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let dir = temp_dir("pdf");
+    let path = dir.join("doc.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("run pdftotext");
+    assert!(
+        out.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Page count and the first page's size in points, via poppler's `pdfinfo`.
+pub fn pdf_pages(pdf: &[u8]) -> (u32, f64, f64) {
+    let dir = temp_dir("pdf");
+    let path = dir.join("doc.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = Command::new("pdfinfo")
+        .arg(&path)
+        .output()
+        .expect("run pdfinfo");
+    let _ = std::fs::remove_dir_all(dir);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in pdfinfo output: {text}"))
+            .to_owned()
+    };
+    let pages = field("Pages:").parse().unwrap();
+    let size = field("Page size:");
+    let mut numbers = size
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok());
+    (pages, numbers.next().unwrap(), numbers.next().unwrap())
+}

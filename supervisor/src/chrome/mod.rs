@@ -38,21 +38,35 @@ pub struct Instance {
     pub version: String,
     pub sandbox: bool,
     pub pid: i32,
+    liveness: Arc<Liveness>,
+    served: AtomicU64,
+}
+
+/// Whether a Chrome's CDP connection is still alive. It is marked dead by the task that
+/// drives the connection *before* that task drops it, so a job whose CDP call fails
+/// because the connection ended always sees the instance as dead.
+#[derive(Debug, Default)]
+struct Liveness {
     dead: AtomicBool,
     died: Notify,
-    served: AtomicU64,
+}
+
+impl Liveness {
+    fn mark_dead(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        self.died.notify_one();
+    }
 }
 
 impl Instance {
     /// True once the connection to this Chrome is gone or it was killed. A job whose CDP
     /// call fails on a dead instance failed because of Chrome, not because of its page.
     pub fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::SeqCst)
+        self.liveness.dead.load(Ordering::SeqCst)
     }
 
     fn mark_dead(&self) {
-        self.dead.store(true, Ordering::SeqCst);
-        self.died.notify_one();
+        self.liveness.mark_dead();
     }
 }
 
@@ -61,6 +75,9 @@ pub struct ChromeOptions {
     pub launch: LaunchOptions,
     pub recycle_after: u64,
     pub health_interval: Duration,
+    /// chromiumoxide's own limit on a CDP call; set above the longest job timeout so that
+    /// the job's deadline is what ends a slow call.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -132,22 +149,31 @@ impl Chrome {
         chrome
     }
 
-    /// Borrows the current browser, waiting while it is being relaunched.
+    /// Borrows the current browser, waiting while it is being relaunched. Fails at once
+    /// when Chrome could not be started.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, Unavailable> {
-        let guard = self.slot.clone().read_owned().await;
-        match guard.as_ref() {
-            Some(instance) if !instance.is_dead() => Ok(Lease {
-                instance: instance.clone(),
-                _guard: guard,
-                chrome: self.clone(),
-            }),
-            _ => Err(Unavailable(
-                self.last_error
-                    .lock()
-                    .await
-                    .clone()
-                    .unwrap_or_else(|| "chrome is restarting".into()),
-            )),
+        loop {
+            let guard = self.slot.clone().read_owned().await;
+            match guard.as_ref() {
+                Some(instance) if !instance.is_dead() => {
+                    return Ok(Lease {
+                        instance: instance.clone(),
+                        _guard: guard,
+                        chrome: self.clone(),
+                    });
+                }
+                // Dead but not yet replaced: the monitor is about to take the slot.
+                Some(_) => {
+                    drop(guard);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                None => {
+                    let last = self.last_error.lock().await.clone();
+                    return Err(Unavailable(
+                        last.unwrap_or_else(|| "chrome is restarting".into()),
+                    ));
+                }
+            }
         }
     }
 
@@ -230,7 +256,7 @@ impl Chrome {
 
             let reason = tokio::select! {
                 _ = process.exited() => "chrome exited",
-                _ = instance.died.notified() => "devtools connection closed",
+                _ = instance.liveness.died.notified() => "devtools connection closed",
                 _ = self.probe_until_unhealthy(&instance) => "health probe unanswered",
                 cmd = commands.recv() => match cmd {
                     Some(Command::Recycle) => "recycle",
@@ -272,7 +298,8 @@ impl Chrome {
             // chromiumoxide ignores certificate errors unless told otherwise.
             ignore_https_errors: false,
             viewport: None,
-            request_timeout: LAUNCH_TIMEOUT,
+            // Every call is bounded by its job's deadline instead.
+            request_timeout: self.options.request_timeout,
             ..HandlerConfig::default()
         };
         let connected = tokio::time::timeout(
@@ -292,21 +319,18 @@ impl Chrome {
             }
         };
         let pid = process.pid();
-        let version = async {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let handler_task = tokio::spawn(async move {
-                let _ = tx.send(());
-                while let Some(event) = handler.next().await {
-                    if let Err(err) = event {
-                        tracing::debug!(%err, "devtools connection ended");
-                        break;
-                    }
+        let liveness = Arc::new(Liveness::default());
+        let watched = liveness.clone();
+        let handler_task = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(err) = event {
+                    tracing::debug!(%err, "devtools connection ended");
+                    break;
                 }
-            });
-            let _ = rx.await;
-            (handler_task, browser)
-        };
-        let (handler_task, browser) = version.await;
+            }
+            watched.mark_dead();
+            drop(handler);
+        });
         let version = match tokio::time::timeout(LAUNCH_TIMEOUT, browser.version()).await {
             Ok(Ok(v)) => v.product,
             _ => {
@@ -320,14 +344,8 @@ impl Chrome {
             version,
             sandbox: launch.sandbox,
             pid,
-            dead: AtomicBool::new(false),
-            died: Notify::new(),
+            liveness,
             served: AtomicU64::new(0),
-        });
-        let watched = instance.clone();
-        tokio::spawn(async move {
-            let _ = handler_task.await;
-            watched.mark_dead();
         });
         Ok((instance, process))
     }

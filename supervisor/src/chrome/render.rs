@@ -71,6 +71,9 @@ pub enum RenderError {
     Blocked(String),
     #[error("{0}")]
     ChromeUnavailable(String),
+    /// Chrome was gone before the job touched it; the job can run on the next browser.
+    #[error("{0}")]
+    NotStarted(String),
     #[error("the job did not finish within its deadline")]
     Timeout,
 }
@@ -130,9 +133,14 @@ enum PageFailure {
 
 /// Turns a CDP error into the job's error: Chrome's fault when the browser is gone,
 /// otherwise the page's.
+///
+/// chromiumoxide gives up on any single page command after 30 s whatever the job's
+/// deadline, so one Chrome operation (printing a huge document, say) cannot take longer.
 fn cdp_error(instance: &Instance, step: &str, err: CdpError) -> RenderError {
     if instance.is_dead() {
         RenderError::ChromeUnavailable(format!("chrome stopped while {step}"))
+    } else if matches!(err, CdpError::Timeout) {
+        RenderError::PageFailed(format!("{step}: chrome did not answer within 30 s"))
     } else {
         RenderError::PageFailed(format!("{step}: {err}"))
     }
@@ -143,7 +151,10 @@ pub async fn render(
     job: &Job,
     deadline: Instant,
 ) -> Result<Rendered, RenderError> {
-    let page = open_page(&instance).await?;
+    let page = open_page(&instance).await.map_err(|err| match err {
+        RenderError::ChromeUnavailable(message) => RenderError::NotStarted(message),
+        other => other,
+    })?;
     let mut page = JobPage {
         instance: instance.clone(),
         context: Some(page.0),

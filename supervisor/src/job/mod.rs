@@ -322,11 +322,23 @@ const DEFAULT_VIEWPORT: Viewport = Viewport {
 impl JobRequest {
     /// Parses a request body, naming the field at fault in the error.
     pub fn from_json(body: &[u8]) -> Result<JobRequest, InvalidJob> {
+        // serde would also accept a struct written as an array of its fields.
+        if body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b != b'{')
+        {
+            return Err(invalid("body", "must be a JSON object"));
+        }
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            let field = if path == "." || path == "?" { "body".to_owned() } else { path };
+            let field = if path == "." || path == "?" {
+                "body".to_owned()
+            } else {
+                path
+            };
             invalid(field, inner.to_string())
         })
     }

@@ -93,7 +93,9 @@ impl From<RenderError> for ApiError {
         let code = match &err {
             RenderError::Invalid(_) => Code::InvalidJob,
             RenderError::PageFailed(_) => Code::PageFailed,
-            RenderError::ChromeUnavailable(_) => Code::ChromeUnavailable,
+            RenderError::ChromeUnavailable(_) | RenderError::NotStarted(_) => {
+                Code::ChromeUnavailable
+            }
             RenderError::Timeout => Code::Timeout,
             RenderError::Blocked(_) => Code::BlockedUrl,
         };

@@ -248,13 +248,24 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
     };
     let work = async {
         let running = ticket.start().await;
-        let lease = app
-            .chrome
-            .lease()
-            .await
-            .map_err(|e| ApiError::new(Code::ChromeUnavailable, e.to_string()))?;
-        let rendered = render::render(lease.instance.clone(), &job, deadline).await?;
-        Ok::<_, ApiError>((rendered, running, lease))
+        // A job that found Chrome already dead is tried once more on the relaunched one;
+        // a job Chrome died under fails.
+        let mut retried = false;
+        loop {
+            let lease = app
+                .chrome
+                .lease()
+                .await
+                .map_err(|e| ApiError::new(Code::ChromeUnavailable, e.to_string()))?;
+            match render::render(lease.instance.clone(), &job, deadline).await {
+                Ok(rendered) => return Ok::<_, ApiError>((rendered, running, lease)),
+                Err(render::RenderError::NotStarted(message)) if !retried => {
+                    tracing::debug!(%message, "chrome was gone before the job started; retrying");
+                    retried = true;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     };
     let (rendered, running, lease) = tokio::time::timeout_at(deadline, work)
         .await

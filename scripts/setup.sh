@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the project's builds and tests need. Safe to run again: each step only
+# installs what is missing.
+set -euo pipefail
+
+# Debian tools: mmdebstrap builds the offline base image; dpkg-query checks inventories.
+missing=()
+for pkg in mmdebstrap dpkg debian-archive-keyring; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# cargo auditable embeds dependency lists in Rust binaries; rust-audit-info reads them back.
+for tool in cargo-auditable rust-audit-info; do
+    command -v "$tool" >/dev/null || cargo install --locked "$tool"
+done
+
+# render-supervisor: Debian's Chromium is the browser it drives; the fonts keep reports from
+# rendering as boxes (Liberation is metric-compatible with Arial, Times and Courier; Noto
+# covers CJK and colour emoji); poppler-utils gives pdftotext and pdftoppm for checking PDFs.
+missing=()
+for pkg in chromium fonts-liberation fonts-noto-cjk fonts-noto-color-emoji poppler-utils; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# An unprivileged system user for render-supervisor to drop to when started as root.
+if ! id render-test >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        render-test
+fi

@@ -1,0 +1,577 @@
+//! render-supervisor end to end: the real daemon, real Chromium, jobs over the socket.
+
+use std::time::{Duration, Instant};
+
+use render_tests::{Canned, Supervisor, WebServer, pdf_pages, pdf_text, processes_in_group};
+use serde_json::json;
+
+fn decode(png: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(png)
+        .expect("decodable image")
+        .to_rgba8()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_html_becomes_a_pdf_with_its_text() {
+    let sup = Supervisor::start(&[]).await;
+    let answer = sup
+        .pdf(&json!({"html": "<h1>Q3 revenue report</h1>"}))
+        .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.header("content-type"), Some("application/pdf"));
+    assert!(answer.header("x-job-id").is_some());
+    assert!(answer.body.starts_with(b"%PDF-"));
+    assert!(pdf_text(&answer.body).contains("Q3 revenue report"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paper_landscape_and_page_ranges_shape_the_pdf() {
+    let sup = Supervisor::start(&[]).await;
+    let pages: String = (1..=5)
+        .map(|i| format!("<div style='page-break-after: always'>page {i}</div>"))
+        .collect();
+
+    let a4 = sup
+        .pdf(&json!({"html": pages, "pdf": {"paper": "A4"}}))
+        .await;
+    let (count, w, h) = pdf_pages(&a4.body);
+    assert_eq!(count, 5);
+    assert!(
+        (w - 595.0).abs() < 2.0 && (h - 842.0).abs() < 2.0,
+        "A4 is {w}x{h}"
+    );
+
+    let wide = sup
+        .pdf(&json!({"html": pages, "pdf": {"paper": "Letter", "landscape": true}}))
+        .await;
+    let (_, w, h) = pdf_pages(&wide.body);
+    assert!(
+        (w - 792.0).abs() < 2.0 && (h - 612.0).abs() < 2.0,
+        "Letter landscape is {w}x{h}"
+    );
+
+    let some = sup
+        .pdf(&json!({"html": pages, "pdf": {"page_ranges": "2-3"}}))
+        .await;
+    assert_eq!(pdf_pages(&some.body).0, 2);
+    let text = pdf_text(&some.body);
+    assert!(
+        text.contains("page 2") && !text.contains("page 1"),
+        "{text}"
+    );
+
+    let custom = sup
+        .pdf(&json!({"html": "x", "pdf": {"width": "100mm", "height": "2in"}}))
+        .await;
+    let (_, w, h) = pdf_pages(&custom.body);
+    assert!(
+        (w - 283.5).abs() < 2.0 && (h - 144.0).abs() < 2.0,
+        "custom is {w}x{h}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_to_pdf_and_a_404_fails_the_job() {
+    let web = WebServer::start().await;
+    web.route("/report", Canned::html("<p>served over loopback</p>"));
+    web.route("/gone", Canned::html("<p>missing</p>").with_status(404));
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+
+    let ok = sup.pdf(&json!({"url": web.url("/report")})).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert!(pdf_text(&ok.body).contains("served over loopback"));
+
+    let missing = sup.pdf(&json!({"url": web.url("/gone")})).await;
+    assert_eq!(missing.status, 502);
+    assert_eq!(missing.error_code(), "page_failed");
+    assert!(
+        missing.error_message().contains("404"),
+        "{}",
+        missing.error_message()
+    );
+
+    let tolerated = sup
+        .pdf(&json!({"url": web.url("/gone"), "fail_on": {"http_status": null}}))
+        .await;
+    assert_eq!(tolerated.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn element_screenshot_is_right_on_a_page_scrolled_far_down() {
+    let sup = Supervisor::start(&[]).await;
+    let html = "<body style='margin:0'><div style='height:6000px'></div>\
+        <div id='target' style='margin-left:37px;width:120px;height:80px;background:rgb(0,160,0)'>\
+        </div><div style='height:3000px'></div><script>scrollTo(0, 5500)</script></body>";
+    let job = json!({
+        "html": html,
+        "viewport": {"width": 800, "height": 600, "device_scale_factor": 2},
+        "screenshot": {"selector": "#target"},
+    });
+    let answer = sup.screenshot(&job).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.header("content-type"), Some("image/png"));
+    let image = decode(&answer.body);
+    assert_eq!(image.dimensions(), (240, 160));
+    for (x, y) in [(120, 80), (2, 2), (237, 157)] {
+        let p = image.get_pixel(x, y);
+        assert!(
+            p[0] < 20 && p[1] > 140 && p[2] < 20,
+            "pixel ({x},{y}) is {p:?}"
+        );
+    }
+}
+
+/// A chart that exists hidden at load and is drawn 500 ms later.
+const LATE_CHART: &str = "<body style='margin:0;background:#fff'>\
+    <div id='chart' style='visibility:hidden;width:400px;height:100px'>\
+    <div id='bar' style='width:0;height:100px;background:rgb(0,0,255)'></div></div>\
+    <script>addEventListener('load', () => setTimeout(() => {\
+      document.getElementById('bar').style.width = '400px';\
+      document.getElementById('chart').style.visibility = 'visible';\
+      window.chartDone = true; }, 500));</script></body>";
+
+fn blue_pixels(png: &[u8]) -> usize {
+    decode(png)
+        .pixels()
+        .filter(|p| p[0] < 30 && p[1] < 30 && p[2] > 220)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waits_for_a_chart_drawn_after_load() {
+    let sup = Supervisor::start(&[]).await;
+    let shot = |wait: serde_json::Value| json!({"html": LATE_CHART, "viewport": {"width": 400, "height": 100}, "wait": wait});
+    let complete = 400 * 100;
+
+    let by_selector = sup.screenshot(&shot(json!({"selector": "#chart"}))).await;
+    assert_eq!(by_selector.status, 200);
+    assert_eq!(
+        blue_pixels(&by_selector.body),
+        complete,
+        "selector wait captured it incomplete"
+    );
+
+    let by_expression = sup
+        .screenshot(&shot(json!({"expression": "window.chartDone"})))
+        .await;
+    assert_eq!(by_expression.status, 200);
+    assert_eq!(
+        blue_pixels(&by_expression.body),
+        complete,
+        "expression wait captured it incomplete"
+    );
+
+    // The control: waiting for load alone captures the chart before it is drawn.
+    let at_load = sup.screenshot(&shot(json!({"until": "load"}))).await;
+    assert_eq!(at_load.status, 200);
+    assert_eq!(
+        blue_pixels(&at_load.body),
+        0,
+        "the control should capture an empty chart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_never_finishes_times_out_and_the_next_job_works() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let started = Instant::now();
+    let answer = sup
+        .pdf(&json!({"url": web.url("/hang"), "timeout_ms": 2000}))
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(answer.status, 504);
+    assert_eq!(answer.error_code(), "timeout");
+    assert!(
+        elapsed >= Duration::from_millis(2000),
+        "answered early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(4000),
+        "answered late: {elapsed:?}"
+    );
+
+    let next = sup.pdf(&json!({"html": "<p>after the timeout</p>"})).await;
+    assert_eq!(next.status, 200);
+    assert!(pdf_text(&next.body).contains("after the timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn survives_chrome_being_killed_between_and_during_jobs() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+
+    // /livez is polled throughout and must never fail.
+    let socket = sup.socket.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = stop.clone();
+    let livez = tokio::spawn(async move {
+        let mut failures = Vec::new();
+        let mut polls = 0;
+        while !watching.load(std::sync::atomic::Ordering::SeqCst) {
+            match render_tests::request(&socket, "GET", "/livez", None, &[]).await {
+                Ok(a) if a.status == 200 => {}
+                other => failures.push(format!("{other:?}")),
+            }
+            polls += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (polls, failures)
+    });
+
+    // Between jobs.
+    let first = sup.chrome_pid().await;
+    render_tests::kill_group(first);
+    sup.wait_healthy(Duration::from_secs(30)).await;
+    let after_kill = sup.pdf(&json!({"html": "<p>after kill</p>"})).await;
+    assert_eq!(
+        after_kill.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&after_kill.body)
+    );
+    assert!(
+        processes_in_group(first).is_empty(),
+        "old chrome processes remain"
+    );
+
+    // During a job: the page hangs, Chrome's main process is killed under it.
+    let second = sup.chrome_pid().await;
+    assert_ne!(first, second);
+    let job = tokio::spawn({
+        let socket = sup.socket.clone();
+        let job = json!({"url": web.url("/hang"), "timeout_ms": 20000});
+        async move {
+            render_tests::request(
+                &socket,
+                "POST",
+                "/v1/pdf",
+                Some(job.to_string().as_bytes()),
+                &[],
+            )
+            .await
+        }
+    });
+    while web.hits("/hang").is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let failed = job.await.unwrap().unwrap();
+    assert_eq!(
+        failed.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(failed.error_code(), "chrome_unavailable");
+
+    sup.wait_healthy(Duration::from_secs(30)).await;
+    let later = sup.pdf(&json!({"html": "<p>later</p>"})).await;
+    assert_eq!(later.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_in_group(second).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        processes_in_group(second).is_empty(),
+        "processes of the killed chrome remain"
+    );
+    assert!(
+        sup.metric("render_supervisor_chrome_restarts_total", "")
+            .await
+            >= 2.0
+    );
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (polls, failures) = livez.await.unwrap();
+    assert!(polls > 10, "livez was polled only {polls} times");
+    assert!(failures.is_empty(), "livez failed: {failures:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_429_at_once() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&[
+        "--allow-private",
+        &web.origin(),
+        "--max-concurrency",
+        "1",
+        "--queue-size",
+        "1",
+    ])
+    .await;
+    let hanging = json!({"url": web.url("/hang"), "timeout_ms": 8000}).to_string();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let socket = sup.socket.clone();
+        let body = hanging.clone();
+        held.push(tokio::spawn(async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }));
+    }
+    // One job renders (its page request reached the server), one waits in the queue.
+    while web.hits("/hang").is_empty() || sup.health().await["jobs"]["queued"] != 1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let refused = sup.pdf(&json!({"html": "x"})).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.error_code(), "queue_full");
+    assert!(refused.header("retry-after").is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "429 was not immediate"
+    );
+    for job in held {
+        job.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_jobs_are_400s_naming_the_problem() {
+    let sup = Supervisor::start(&["--max-job-timeout", "60s", "--max-viewport", "2000"]).await;
+    let cases: &[(&str, &str)] = &[
+        ("not json", "body"),
+        (r#"{"html": "x", "colour": "red"}"#, "colour"),
+        (r#"{"html": 42}"#, "html"),
+        (r#"{"html": "x", "url": "http://127.0.0.1/"}"#, "url"),
+        (r#"{"timeout_ms": 100}"#, "url"),
+        (r#"{"html": "x", "timeout_ms": -1}"#, "timeout_ms"),
+        (r#"{"html": "x", "timeout_ms": 60001}"#, "timeout_ms"),
+        (
+            r#"{"html": "x", "viewport": {"width": 2001}}"#,
+            "viewport.width",
+        ),
+        (
+            r#"{"html": "x", "pdf": {"margin": {"left": "3 furlongs"}}}"#,
+            "pdf.margin.left",
+        ),
+        (r#"[1, 2]"#, "body"),
+    ];
+    for (body, field) in cases {
+        let answer = sup.request("POST", "/v1/pdf", Some(body.as_bytes())).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.error_code(), "invalid_job", "{body}");
+        let message = answer.error_message();
+        assert!(
+            message.starts_with(field),
+            "{body}: message {message:?} should name {field}"
+        );
+    }
+    let big = format!(r#"{{"html": "{}"}}"#, "x".repeat(11 << 20));
+    let too_large = sup.request("POST", "/v1/pdf", Some(big.as_bytes())).await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.error_code(), "too_large");
+
+    let fine = sup.pdf(&json!({"html": "<p>still serving</p>"})).await;
+    assert_eq!(fine.status, 200);
+}
+
+/// Page for the isolation test: it reports what it finds of earlier jobs, then leaves
+/// its own cookie, localStorage and IndexedDB entries, and loads a cacheable script.
+const ISOLATION_PAGE: &str = r#"<body><script src="/cacheable.js"></script><script>
+(async () => {
+  const idb = await new Promise((resolve) => {
+    const open = indexedDB.open('jobs', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('s');
+    open.onsuccess = () => {
+      const tx = open.result.transaction('s', 'readwrite');
+      const get = tx.objectStore('s').get('mark');
+      get.onsuccess = () => { tx.objectStore('s').put('set', 'mark'); resolve(get.result || ''); };
+    };
+    open.onerror = () => resolve('error');
+  });
+  const seen = { cookie: document.cookie, local: localStorage.getItem('mark') || '', idb };
+  document.cookie = 'mark=set; max-age=3600';
+  localStorage.setItem('mark', 'set');
+  await fetch('/report?' + new URLSearchParams(seen));
+  window.reported = true;
+})();
+</script></body>"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_do_not_see_each_others_cookies_storage_or_cache() {
+    let web = WebServer::start().await;
+    web.route("/isolation", Canned::html(ISOLATION_PAGE));
+    web.route(
+        "/cacheable.js",
+        Canned::typed("text/javascript", "window.cached = 1;")
+            .with_header("cache-control", "public, max-age=3600"),
+    );
+    web.route("/report", Canned::typed("text/plain", "ok"));
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let job = |delay: u64| json!({"url": web.url("/isolation"), "wait": {"expression": "window.reported", "delay_ms": delay}});
+
+    // Sequentially: A, then B.
+    assert_eq!(sup.pdf(&job(0)).await.status, 200);
+    assert_eq!(sup.pdf(&job(0)).await.status, 200);
+    // Concurrently: A holds its page open while B runs.
+    let a = tokio::spawn({
+        let socket = sup.socket.clone();
+        let body = job(1500).to_string();
+        async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(sup.pdf(&job(0)).await.status, 200);
+    assert_eq!(a.await.unwrap().unwrap().status, 200);
+
+    let reports = web.hits("/report");
+    assert_eq!(reports.len(), 4);
+    for report in &reports {
+        assert_eq!(
+            report.query, "cookie=&local=&idb=",
+            "a job saw an earlier job's state"
+        );
+    }
+    for page in web.hits("/isolation") {
+        assert!(
+            page.headers.get("cookie").is_none(),
+            "a cookie crossed jobs"
+        );
+    }
+    assert_eq!(
+        web.hits("/cacheable.js").len(),
+        4,
+        "a cached response crossed jobs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_command_exits_0_when_up_and_1_when_not() {
+    let sup = Supervisor::start(&[]).await;
+    let bin = render_tests::supervisor_bin();
+    let up = std::process::Command::new(&bin)
+        .args(["health", "--socket"])
+        .arg(&sup.socket)
+        .output()
+        .unwrap();
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&up.stdout)
+    );
+    let nowhere = sup.dir.join("nothing-here.sock");
+    let down = std::process::Command::new(&bin)
+        .args(["health", "--socket"])
+        .arg(&nowhere)
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_command_saves_output_and_reports_failures() {
+    let sup = Supervisor::start(&[]).await;
+    let bin = render_tests::supervisor_bin();
+    let job = sup.dir.join("job.json");
+    std::fs::write(&job, json!({"html": "<p>from the command</p>"}).to_string()).unwrap();
+    let out = sup.dir.join("out.pdf");
+    let ok = std::process::Command::new(&bin)
+        .args(["render", "--socket"])
+        .arg(&sup.socket)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(pdf_text(&std::fs::read(&out).unwrap()).contains("from the command"));
+
+    std::fs::write(&job, r#"{"html": "x", "nonsense": true}"#).unwrap();
+    let failed = std::process::Command::new(&bin)
+        .args(["render", "--socket"])
+        .arg(&sup.socket)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("nonsense"));
+}
+
+/// Socket inodes of the process's listening TCP and UDP sockets.
+fn listening_inet_sockets(pid: i32) -> Vec<String> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let target = target.to_string_lossy().into_owned();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_owned());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = table.starts_with("udp") || fields.get(3) == Some(&"0A");
+            if listening && fields.get(9).is_some_and(|i| inodes.contains(*i)) {
+                found.push(format!("{table} {}", fields[1]));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_listens_on_no_tcp_or_udp_socket() {
+    let sup = Supervisor::start(&[]).await;
+    assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
+    let open = listening_inet_sockets(sup.pid());
+    assert!(open.is_empty(), "the supervisor listens on {open:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_carry_the_callers_request_id_and_health_fields() {
+    let sup = Supervisor::start(&[]).await;
+    let answer = sup
+        .try_request(
+            "POST",
+            "/v1/pdf",
+            Some(br#"{"html":"x"}"#),
+            &[("x-request-id", "abc-123")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.header("x-request-id"), Some("abc-123"));
+    let health = sup.health().await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["chrome"]["sandbox"], true);
+    assert!(
+        health["chrome"]["version"]
+            .as_str()
+            .unwrap()
+            .contains("Chrome/")
+    );
+    assert!(health["jobs"]["running"].is_number() && health["jobs"]["queued"].is_number());
+}

@@ -109,10 +109,19 @@ impl Supervisor {
     /// Starts it without waiting; `envs` are added to its environment.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Supervisor {
         let dir = temp_dir("sup");
-        let socket = dir.join("sock").join("render.sock");
+        let given = args
+            .iter()
+            .position(|a| *a == "--socket")
+            .map(|i| PathBuf::from(args[i + 1]));
+        let socket = given
+            .clone()
+            .unwrap_or_else(|| dir.join("sock").join("render.sock"));
         let log = dir.join("supervisor.log");
         let mut command = Command::new(supervisor_bin());
-        command.arg("serve").arg("--socket").arg(&socket);
+        command.arg("serve");
+        if given.is_none() {
+            command.arg("--socket").arg(&socket);
+        }
         if nix::unistd::geteuid().is_root() {
             command.args(["--user", TEST_USER, "--allowed-uid", "0"]);
         }

@@ -575,3 +575,71 @@ async fn answers_carry_the_callers_request_id_and_health_fields() {
     );
     assert!(health["jobs"]["running"].is_number() && health["jobs"]["queued"].is_number());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recycling_chrome_after_n_jobs_fails_no_job() {
+    let sup = Supervisor::start(&["--recycle-after", "2", "--max-concurrency", "2"]).await;
+    let first = sup.chrome_pid().await;
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let socket = sup.socket.clone();
+        let body =
+            json!({"html": format!("<p>job {i}</p>"), "wait": {"delay_ms": 300}}).to_string();
+        jobs.push(tokio::spawn(async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for job in jobs {
+        let answer = job.await.unwrap().unwrap();
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    assert!(
+        sup.metric("render_supervisor_chrome_recycles_total", "")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        sup.metric("render_supervisor_chrome_restarts_total", "")
+            .await,
+        0.0
+    );
+    sup.wait_healthy(Duration::from_secs(30)).await;
+    assert_ne!(sup.chrome_pid().await, first);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_cancels_its_job() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let job = tokio::spawn({
+        let socket = sup.socket.clone();
+        let body = json!({"url": web.url("/hang"), "timeout_ms": 60000}).to_string();
+        async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }
+    });
+    while web.hits("/hang").is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sup.health().await["jobs"]["running"], 1);
+    job.abort();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sup.health().await["jobs"]["running"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the job kept running after its client left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sup.metric("render_supervisor_jobs_total", "outcome=\"cancelled\"")
+            .await,
+        1.0
+    );
+}

@@ -1,0 +1,170 @@
+//! Decisions made while a layer streams past: which files to keep, and what to learn from
+//! executables before their bytes are gone.
+
+use memchr::memmem;
+
+/// What an executable told us about itself.
+#[derive(Debug, Default, Clone)]
+pub struct ExecFacts {
+    /// Hex SHA-256 of the file content.
+    pub sha256: String,
+    pub elf: bool,
+    /// Set when the file is named like the Node.js runtime and embeds its release string.
+    pub node_version: Option<String>,
+    /// Set when the file is named like a Chrome or Chromium browser binary.
+    pub chromium: Option<ChromiumFacts>,
+    /// Crates recorded by `cargo auditable`, if the binary carries that section.
+    pub cargo_crates: Option<Vec<EmbeddedCrate>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChromiumFacts {
+    /// The browser version, if the binary states it.
+    pub version: Option<String>,
+}
+
+/// A crate recorded in a binary's `cargo auditable` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedCrate {
+    pub name: String,
+    pub version: String,
+    /// Build dependencies and proc macros are not linked into the binary.
+    pub runtime: bool,
+    /// From crates.io rather than a path, git or other source.
+    pub from_registry: bool,
+}
+
+/// Names under which Chrome and Chromium builds ship their main binary.
+const CHROMIUM_NAMES: &[&str] = &[
+    "chrome",
+    "chromium",
+    "chromium-browser",
+    "headless_shell",
+    "chrome-headless-shell",
+];
+
+/// Whether a catalogue needs this file's content.
+pub fn wants_content(path: &str) -> bool {
+    if matches!(
+        path,
+        "var/lib/dpkg/status" | "etc/os-release" | "usr/lib/os-release" | "etc/debian_version"
+    ) {
+        return true;
+    }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/") {
+        return !rest.contains('/');
+    }
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/info/") {
+        return !rest.contains('/') && rest.ends_with(".list");
+    }
+    is_npm_package_manifest(path)
+}
+
+/// `…/node_modules/<name>/package.json` or `…/node_modules/@scope/<name>/package.json`.
+pub fn is_npm_package_manifest(path: &str) -> bool {
+    let parts: Vec<&str> = path.rsplitn(5, '/').collect();
+    if parts.first() != Some(&"package.json") || parts.len() < 3 {
+        return false;
+    }
+    if parts[2] == "node_modules" && !parts[1].starts_with('@') {
+        return true;
+    }
+    parts.len() >= 4 && parts[3] == "node_modules" && parts[2].starts_with('@')
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Looks inside an ELF binary held in memory.
+pub fn probe_elf(path: &str, bytes: &[u8], sha256: String) -> ExecFacts {
+    let name = file_name(path);
+    let node_version = matches!(name, "node" | "nodejs")
+        .then(|| version_after(bytes, b"node.js/v", 3))
+        .flatten();
+    let chromium = CHROMIUM_NAMES.contains(&name).then(|| ChromiumFacts {
+        version: version_after(bytes, b"Chrome/", 4),
+    });
+    ExecFacts {
+        sha256,
+        elf: true,
+        node_version,
+        chromium,
+        cargo_crates: cargo_crates(bytes),
+    }
+}
+
+/// Finds `marker` followed by a dotted version of exactly `parts` numbers.
+fn version_after(bytes: &[u8], marker: &[u8], parts: usize) -> Option<String> {
+    for at in memmem::find_iter(bytes, marker) {
+        let tail = &bytes[at + marker.len()..];
+        let len = tail
+            .iter()
+            .take(64)
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .count();
+        let candidate = std::str::from_utf8(&tail[..len])
+            .unwrap_or("")
+            .trim_end_matches('.');
+        let numbers: Vec<&str> = candidate.split('.').collect();
+        if numbers.len() == parts && numbers.iter().all(|n| !n.is_empty()) {
+            return Some(candidate.to_string());
+        }
+    }
+    None
+}
+
+fn cargo_crates(bytes: &[u8]) -> Option<Vec<EmbeddedCrate>> {
+    let info = auditable_info::audit_info_from_slice(bytes, 8 << 20).ok()?;
+    let crates = info
+        .packages
+        .into_iter()
+        .map(|p| EmbeddedCrate {
+            runtime: p.kind == auditable_serde::DependencyKind::Runtime,
+            from_registry: p.source == auditable_serde::Source::CratesIo,
+            name: p.name,
+            version: p.version.to_string(),
+        })
+        .collect();
+    Some(crates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_package_databases_and_package_roots() {
+        for path in [
+            "var/lib/dpkg/status",
+            "var/lib/dpkg/status.d/libc6",
+            "var/lib/dpkg/info/bash.list",
+            "usr/lib/node_modules/npm/package.json",
+            "app/node_modules/@scope/pkg/package.json",
+            "app/node_modules/a/node_modules/b/package.json",
+        ] {
+            assert!(wants_content(path), "{path}");
+        }
+        for path in [
+            "var/lib/dpkg/info/bash.md5sums",
+            "app/package.json",
+            "app/node_modules/a/lib/package.json",
+            "app/node_modules/@scope/package.json",
+        ] {
+            assert!(!wants_content(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn reads_dotted_version_after_marker() {
+        let blob = b"xx node.js/v1 node.js/v20.20.2\0rest";
+        assert_eq!(
+            version_after(blob, b"node.js/v", 3).as_deref(),
+            Some("20.20.2")
+        );
+        assert_eq!(
+            version_after(b"Chrome/120.0.6099.1 ", b"Chrome/", 4).as_deref(),
+            Some("120.0.6099.1")
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Building and inspecting the renderer's container image.
+//!
+//! - [`image`] reads images from the Docker engine or saved archives and merges their layers.
+//! - [`catalog`] finds packages in the merged filesystem.
+//! - [`inventory`] ties packages to layers and defines the JSON inventory model.
+//! - [`sbom`] writes CycloneDX and SPDX documents.
+//! - [`base`] builds the offline Debian base image.
+//! - [`cli`] holds one thin module per subcommand.
+
+pub mod base;
+pub mod catalog;
+pub mod cli;
+pub mod image;
+pub mod inventory;
+pub mod sbom;

@@ -1,0 +1,5 @@
+use crate::inventory::Inventory;
+
+pub fn render(_inv: &Inventory) -> anyhow::Result<String> {
+    anyhow::bail!("cyclonedx output is not available yet")
+}

@@ -1,0 +1,312 @@
+//! The supervisor as a sandbox: who may call, Chrome's own sandbox, a clean environment
+//! for Chrome, secrets kept out of logs, and a clean shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use render_tests::{Supervisor, TEST_USER, WebServer, processes_in_group, supervisor_bin};
+use serde_json::json;
+
+const NOBODY: u32 = 65534;
+
+fn account(name: &str) -> (u32, u32) {
+    let out = Command::new("id").args(["-u", name]).output().unwrap();
+    let uid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = Command::new("id").args(["-g", name]).output().unwrap();
+    let gid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (uid, gid)
+}
+
+/// A socket directory anyone may enter, so that the peer check is what decides.
+fn open_socket_dir() -> std::path::PathBuf {
+    let dir = render_tests::temp_dir("open").join("sock");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(
+        dir.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Runs `render-supervisor render` as another uid and gid; returns its exit code and
+/// stderr.
+fn render_as(uid: u32, gid: u32, socket: &std::path::Path) -> (i32, String) {
+    let dir = render_tests::temp_dir("client");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let job = dir.join("job.json");
+    std::fs::write(&job, json!({"html": "<p>peer</p>"}).to_string()).unwrap();
+    std::fs::set_permissions(&job, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(supervisor_bin())
+        .args(["render", "--socket"])
+        .arg(socket)
+        .arg(&job)
+        .arg("-o")
+        .arg(dir.join("out.pdf"))
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_allowed_uids_and_primary_gids_may_call() {
+    let (_, test_gid) = account(TEST_USER);
+    let dir = open_socket_dir();
+    let socket = dir.join("render.sock");
+    let sup = Supervisor::spawn(
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--socket-mode",
+            "0666",
+            "--allowed-uid",
+            "0",
+            "--allowed-gid",
+            &test_gid.to_string(),
+        ],
+        &[],
+    );
+    let started = Instant::now();
+    while render_tests::request(&socket, "GET", "/healthz", None, &[])
+        .await
+        .map(|a| a.status)
+        != Ok(200)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            sup.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (code, stderr) = render_as(NOBODY, NOBODY, &socket);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("403") && stderr.contains("unauthorized"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = render_as(NOBODY, test_gid, &socket);
+    assert_eq!(
+        code, 0,
+        "a peer whose primary gid is allowed was refused: {stderr}"
+    );
+
+    let log = sup.log_text();
+    assert!(
+        log.contains(&format!("peer_uid={NOBODY}")) && log.contains("peer_pid="),
+        "the refusal was not logged with the peer's uid and pid:\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// Renderer processes of a Chrome process group.
+fn renderers(chrome_pid: i32) -> Vec<i32> {
+    processes_in_group(chrome_pid)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn assert_renderers_sandboxed(chrome_pid: i32) {
+    let renderers = renderers(chrome_pid);
+    assert!(!renderers.is_empty(), "no renderer process found");
+    let browser_ns = std::fs::read_link(format!("/proc/{chrome_pid}/ns/user")).unwrap();
+    for pid in renderers {
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+        assert_ne!(
+            ns, browser_ns,
+            "renderer {pid} shares the browser's user namespace"
+        );
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let seccomp = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .unwrap()
+            .trim();
+        assert_eq!(seccomp, "2", "renderer {pid} has no seccomp filter");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(!String::from_utf8_lossy(&cmdline).contains("--no-sandbox"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chrome_sandbox_is_on_when_started_as_root_with_user() {
+    let sup = Supervisor::start(&[]).await;
+    // A page keeps a renderer alive while we look at it.
+    let page = tokio::spawn({
+        let socket = sup.socket.clone();
+        let job = json!({"html": "<p>x</p>", "wait": {"delay_ms": 3000}}).to_string();
+        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
+    });
+    let chrome = sup.chrome_pid().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while renderers(chrome).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_renderers_sandboxed(chrome);
+    assert_eq!(sup.health().await["chrome"]["sandbox"], true);
+    assert_eq!(page.await.unwrap().unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chrome_sandbox_is_on_when_started_unprivileged() {
+    let (uid, gid) = account(TEST_USER);
+    let dir = render_tests::temp_dir("unpriv");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = dir.join("render.sock");
+    let log = dir.join("log");
+    let mut child = Command::new(supervisor_bin())
+        .args(["serve", "--socket"])
+        .arg(&socket)
+        .args(["--allowed-uid", "0", "--socket-mode", "0666"])
+        .env("TMPDIR", "/tmp")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .uid(uid)
+        .gid(gid)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let health = render_tests::request(&socket, "GET", "/healthz", None, &[]).await;
+        if health.as_ref().map(|a| a.status) == Ok(200) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = json!({"html": "<p>x</p>", "wait": {"delay_ms": 3000}}).to_string();
+    let page = tokio::spawn({
+        let socket = socket.clone();
+        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
+    });
+    let health = render_tests::request(&socket, "GET", "/healthz", None, &[])
+        .await
+        .unwrap()
+        .json();
+    let chrome = health["chrome"]["pid"].as_i64().unwrap() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while renderers(chrome).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_renderers_sandboxed(chrome);
+    assert_eq!(page.await.unwrap().unwrap().status, 200);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_running_job_finish_then_exits_cleanly() {
+    let mut sup = Supervisor::start(&[]).await;
+    let chrome = sup.chrome_pid().await;
+    let running = tokio::spawn({
+        let socket = sup.socket.clone();
+        let job = json!({"html": "<p>finishing</p>", "wait": {"delay_ms": 2500}}).to_string();
+        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
+    });
+    while sup.health().await["jobs"]["running"] != 1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = sup.pdf(&json!({"html": "late"})).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.error_code(), "shutting_down");
+    assert!(refused.header("retry-after").is_some());
+
+    let finished = running.await.unwrap().unwrap();
+    assert_eq!(
+        finished.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&finished.body)
+    );
+    assert!(render_tests::pdf_text(&finished.body).contains("finishing"));
+
+    let socket = sup.socket.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = sup.terminate(Duration::from_secs(30));
+        (status, sup)
+    })
+    .await
+    .unwrap()
+    .0;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(!socket.exists(), "the socket file is still there");
+    // Killed processes vanish once whoever inherited them has reaped them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_in_group(chrome).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = processes_in_group(chrome);
+    assert!(left.is_empty(), "chrome processes are left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chrome_never_sees_the_supervisors_environment_and_logs_hold_no_secrets() {
+    let web = WebServer::start().await;
+    web.route("/page", render_tests::Canned::html("<p>page</p>"));
+    let sup = Supervisor::spawn(
+        &["--allow-private", &web.origin()],
+        &[("DATABASE_PASSWORD", "hunter2-env-secret")],
+    );
+    sup.wait_healthy(Duration::from_secs(30)).await;
+    let job = json!({
+        "url": web.url("/page"),
+        "headers": {"authorization": "Bearer header-secret-77"},
+        "cookies": [{"name": "session", "value": "cookie-secret-88"}],
+    });
+    assert_eq!(sup.pdf(&job).await.status, 200);
+    let seen = web.hits("/page");
+    let auth = seen[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        auth, "Bearer header-secret-77",
+        "the job's header did not reach the page"
+    );
+
+    let chrome = sup.chrome_pid().await;
+    let processes = processes_in_group(chrome);
+    assert!(processes.len() > 1);
+    for pid in processes {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&env).contains("hunter2-env-secret"),
+            "chrome process {pid} inherited the supervisor's environment"
+        );
+    }
+    let log = sup.log_text();
+    for secret in ["header-secret-77", "cookie-secret-88", "hunter2-env-secret"] {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+}

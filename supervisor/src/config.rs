@@ -94,7 +94,7 @@ pub struct ServeArgs {
 
     /// Start Chrome without its own sandbox (logged as a warning at every start)
     #[arg(long, env = "RENDER_SUPERVISOR_ALLOW_NO_SANDBOX")]
-    pub allow_no_sandbox: Option<bool>,
+    pub allow_no_sandbox: bool,
 
     /// Jobs rendered at the same time [default: 2]
     #[arg(long, env = "RENDER_SUPERVISOR_MAX_CONCURRENCY", value_name = "N")]
@@ -359,10 +359,7 @@ impl ServeArgs {
             allowed_uids: list(self.allowed_uids, file.allowed_uid),
             allowed_gids: list(self.allowed_gids, file.allowed_gid),
             origins,
-            allow_no_sandbox: self
-                .allow_no_sandbox
-                .or(file.allow_no_sandbox)
-                .unwrap_or(false),
+            allow_no_sandbox: self.allow_no_sandbox || file.allow_no_sandbox.unwrap_or(false),
             max_concurrency,
             queue_size: self.queue_size.or(file.queue_size).unwrap_or(16),
             grace_period,

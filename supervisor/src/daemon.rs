@@ -51,21 +51,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    // 2. Bind the socket and give it to the account, before dropping the right to chown.
+    // 2. As PID 1, split into a reaper and the server (see `init`). This comes before
+    //    anything that starts a thread or opens the socket.
+    crate::init::become_reaper_if_pid1(account.as_ref())?;
+
+    // 3. Bind the socket and give it to the account, before dropping the right to chown.
     let owner = account.as_ref().map(|a| (a.uid, a.gid));
     let listener = socket::bind(&settings.socket, settings.socket_mode, owner)?;
 
-    // 3. Raise the descriptor limit to fit the connection cap; only root may raise the
+    // 4. Raise the descriptor limit to fit the connection cap; only root may raise the
     //    hard limit, so this comes before the drop.
     raise_descriptor_limit(settings.max_connections as u64 + SPARE_DESCRIPTORS);
 
-    // 4. Drop privileges, while this is the only thread.
+    // 5. Drop privileges, while this is the only thread.
     if let Some(account) = &account {
         privileges::drop_to(account)?;
         tracing::info!(user = %account.name, uid = account.uid.as_raw(), "dropped privileges");
     }
 
-    // 5. With no uid given, the daemon's own uid may call.
+    // 6. With no uid given, the daemon's own uid may call.
     if settings.allowed_uids.is_empty() {
         settings.allowed_uids.push(nix::unistd::getuid().as_raw());
     }
@@ -75,7 +79,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    // 6. Only now start threads.
+    // 7. Only now start threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

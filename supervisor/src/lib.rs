@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod image_post;
+pub mod init;
 pub mod job;
 pub mod logging;
 pub mod metrics;

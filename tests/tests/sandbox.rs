@@ -310,3 +310,146 @@ async fn chrome_never_sees_the_supervisors_environment_and_logs_hold_no_secrets(
         assert!(!log.contains(secret), "{secret} appears in the log");
     }
 }
+
+/// Host pids of the processes in the PID namespace whose init is `init_pid`.
+fn namespace_members(init_pid: i32) -> Vec<i32> {
+    let ns = std::fs::read_link(format!("/proc/{init_pid}/ns/pid")).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+        })
+        .collect()
+}
+
+fn state_and_cmdline(pid: i32) -> (char, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, r)| r.chars().next())
+        .unwrap_or('?');
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    (state, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn as_pid_1_it_leaves_no_zombie_after_timeouts_and_a_chrome_kill() {
+    let web = WebServer::start().await;
+    let dir = render_tests::temp_dir("pid1");
+    let socket = dir.join("sock").join("render.sock");
+    let log = dir.join("log");
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(supervisor_bin())
+        .args(["serve", "--socket"])
+        .arg(&socket)
+        .args([
+            "--user",
+            TEST_USER,
+            "--allowed-uid",
+            "0",
+            "--allow-private",
+            &web.origin(),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = Instant::now();
+    while render_tests::request(&socket, "GET", "/healthz", None, &[])
+        .await
+        .map(|a| a.status)
+        != Ok(200)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", logged());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let init = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split(' ').nth(1)?.parse().ok());
+            ppid == Some(unshare.id() as i32)
+        })
+        .expect("the namespace's init");
+
+    let post = |body: serde_json::Value| {
+        let socket = socket.clone();
+        async move {
+            render_tests::request(
+                &socket,
+                "POST",
+                "/v1/pdf",
+                Some(body.to_string().as_bytes()),
+                &[],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        post(json!({"url": web.url("/hang"), "timeout_ms": 1500}))
+            .await
+            .status,
+        504
+    );
+    assert_eq!(post(json!({"html": "<p>one</p>"})).await.status, 200);
+
+    // Kill Chrome's main process from outside the namespace.
+    let chrome = namespace_members(init)
+        .into_iter()
+        .find(|pid| {
+            let (_, cmd) = state_and_cmdline(*pid);
+            cmd.contains("chromium") && !cmd.contains("--type=")
+        })
+        .expect("chrome's main process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(chrome),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    loop {
+        let answer = post(json!({"html": "<p>two</p>"})).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", logged());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        post(json!({"url": web.url("/hang"), "timeout_ms": 1500}))
+            .await
+            .status,
+        504
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let zombies: Vec<(i32, String)> = namespace_members(init)
+        .into_iter()
+        .map(|pid| (pid, state_and_cmdline(pid)))
+        .filter(|(_, (state, _))| *state == 'Z')
+        .map(|(pid, (_, cmd))| (pid, cmd))
+        .collect();
+    assert!(zombies.is_empty(), "zombies in the namespace: {zombies:?}");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = unshare.wait().unwrap();
+    assert!(status.success(), "exit {status:?}; log:\n{}", logged());
+    assert!(!socket.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -643,3 +643,32 @@ async fn a_client_that_disconnects_cancels_its_job() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_selector_or_time_zone_is_a_400_at_once() {
+    let sup = Supervisor::start(&[]).await;
+    let started = Instant::now();
+    let selector = sup
+        .pdf(&json!({"html": "x", "wait": {"selector": "##x"}}))
+        .await;
+    assert_eq!(
+        selector.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&selector.body)
+    );
+    assert!(selector.error_message().starts_with("wait.selector"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the bad selector was waited on"
+    );
+    let zone = sup
+        .pdf(&json!({"html": "x", "timezone": "Mars/Olympus_Mons"}))
+        .await;
+    assert_eq!(zone.status, 400, "{}", String::from_utf8_lossy(&zone.body));
+    assert!(zone.error_message().starts_with("timezone"));
+    let good = sup
+        .pdf(&json!({"html": "x", "timezone": "Europe/Paris"}))
+        .await;
+    assert_eq!(good.status, 200);
+}

@@ -188,6 +188,21 @@ pub async fn render(
     prepare(&page.page, job)
         .await
         .map_err(fail("preparing the page"))?;
+    if let Some(timezone) = &job.timezone {
+        let set = page
+            .page
+            .execute(SetTimezoneOverrideParams::new(timezone.clone()))
+            .await;
+        if let Err(err) = set {
+            if instance.is_dead() {
+                return Err(cdp_error(&instance, "setting the time zone", err));
+            }
+            return Err(RenderError::Invalid(InvalidJob {
+                field: "timezone".into(),
+                message: format!("{timezone:?} is not a time zone chrome knows: {err}"),
+            }));
+        }
+    }
 
     let url = match &job.source {
         Source::Url(url) => url.to_string(),
@@ -244,6 +259,25 @@ pub async fn render(
 
     let waiting = async {
         if let Some(selector) = &job.wait.selector {
+            let check = EvaluateParams::builder()
+                .expression(wait::selector_check(selector))
+                .build()
+                .expect("expression is set");
+            let checked = page
+                .page
+                .execute(check)
+                .await
+                .map_err(fail("checking wait.selector"))?;
+            if let Some(details) = checked.result.exception_details {
+                let text = details
+                    .exception
+                    .and_then(|e| e.description)
+                    .unwrap_or(details.text);
+                return Err(RenderError::Invalid(InvalidJob {
+                    field: "wait.selector".into(),
+                    message: text.lines().next().unwrap_or_default().to_owned(),
+                }));
+            }
             wait_for(
                 &instance,
                 &page.page,
@@ -358,10 +392,6 @@ async fn prepare(page: &Page, job: &Job) -> Result<(), CdpError> {
                 .build(),
         )
         .await?;
-    }
-    if let Some(timezone) = &job.timezone {
-        page.execute(SetTimezoneOverrideParams::new(timezone.clone()))
-            .await?;
     }
     if !job.headers.is_empty() {
         let headers: serde_json::Map<String, serde_json::Value> = job

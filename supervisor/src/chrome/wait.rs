@@ -10,14 +10,22 @@ use std::time::Duration;
 use chromiumoxide::Page;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 
+/// Longest single round of waiting inside the page.
+const ROUND_MS: u64 = 20_000;
+
 /// Wraps a test (a JS expression yielding a boolean) in a promise that resolves once the
 /// test passes. Exceptions thrown by the test count as "not yet".
+///
+/// The promise also settles with `false` after [`ROUND_MS`]: chromiumoxide abandons any
+/// single call after 30 s, so a long wait is made of several rounds.
 fn until_true(test: &str) -> String {
     format!(
         r#"new Promise((resolve) => {{
   const test = () => {{ try {{ return !!({test}); }} catch (_) {{ return false; }} }};
   let done = false;
-  const finish = () => {{ done = true; observer.disconnect(); clearInterval(timer); resolve(true); }};
+  const settle = (value) => {{ done = true; observer.disconnect(); clearInterval(timer); resolve(value); }};
+  const finish = () => settle(true);
+  setTimeout(() => {{ if (!done) settle(false); }}, {ROUND_MS});
   const check = () => {{ if (!done && test()) finish(); }};
   const observer = new MutationObserver(check);
   observer.observe(document, {{ subtree: true, childList: true, attributes: true, characterData: true }});
@@ -27,6 +35,13 @@ fn until_true(test: &str) -> String {
   check();
 }})"#
     )
+}
+
+/// A script that throws when `selector` is not valid CSS, so that a typo fails the job at
+/// once instead of waiting out its deadline.
+pub fn selector_check(selector: &str) -> String {
+    let quoted = serde_json::to_string(selector).expect("strings serialize");
+    format!("document.querySelector({quoted}), true")
 }
 
 /// The JS test for "an element matches and is visible".
@@ -64,7 +79,10 @@ pub async fn until(page: &Page, test: &str) -> Result<(), WaitError> {
             .expect("expression is set");
         let result = page.execute(params).await.map_err(WaitError::Cdp)?;
         let Some(details) = &result.result.exception_details else {
-            return Ok(());
+            if result.result.result.value == Some(serde_json::Value::Bool(true)) {
+                return Ok(());
+            }
+            continue;
         };
         let text = details
             .exception

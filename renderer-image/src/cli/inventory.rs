@@ -58,7 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Format::Table => table::render(&inv),
         Format::Json => serde_json::to_string_pretty(&inv)? + "\n",
         Format::Cyclonedx => sbom::cyclonedx::render(&inv)?,
-        Format::Spdx => sbom::spdx::render(&inv)? + "\n",
+        Format::Spdx => sbom::spdx::render(&inv),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())

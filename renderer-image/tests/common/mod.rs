@@ -133,3 +133,59 @@ pub fn save_image(tag: &str, dir: &Path) -> PathBuf {
     docker(&["save", "-o", path.to_str().unwrap(), tag]);
     path
 }
+
+/// A tar of regular files, each with the given mode.
+pub fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes a legacy `docker save` archive with uncompressed layers, one history step each.
+pub fn legacy_archive(dir: &Path, tag: &str, layers: &[Vec<u8>]) -> PathBuf {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let history: Vec<_> = (0..layers.len())
+        .map(|i| serde_json::json!({"created_by": format!("/bin/sh -c step-{i}")}))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
+    })
+    .to_string();
+    let config_name = format!("{}.json", sha256_hex(config.as_bytes()));
+    let layer_names: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", &d[7..]))
+        .collect();
+    let manifest = serde_json::json!([
+        {"Config": config_name, "RepoTags": [tag], "Layers": layer_names}
+    ])
+    .to_string();
+    let mut files: Vec<(&str, &[u8], u32)> = vec![
+        (config_name.as_str(), config.as_bytes(), 0o644),
+        ("manifest.json", manifest.as_bytes(), 0o644),
+    ];
+    for (name, layer) in layer_names.iter().zip(layers) {
+        files.push((name.as_str(), layer.as_slice(), 0o644));
+    }
+    let path = dir.join("legacy.tar");
+    std::fs::write(&path, tar_of(&files)).unwrap();
+    path
+}

@@ -4,7 +4,8 @@
 //! - [`server`]: the socket, peer credentials, the HTTP API and admission;
 //! - [`job`]: the job format and its validation;
 //! - [`chrome`]: launching and supervising Chrome, and rendering a job in it;
-//! - [`policy`]: which origins pages may reach;
+//! - [`policy`]: which origins and addresses pages may reach;
+//! - [`egress`]: the per-job proxy that enforces it;
 //! - [`daemon`]: the start-up and shutdown sequence of `serve`;
 //! - [`client`]: the `render` and `health` commands for scripts and health checks.
 
@@ -12,6 +13,7 @@ pub mod chrome;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod egress;
 pub mod image_post;
 pub mod init;
 pub mod job;

@@ -516,3 +516,58 @@ pub fn pdf_pages(pdf: &[u8]) -> (u32, f64, f64) {
         .filter_map(|w| w.parse::<f64>().ok());
     (pages, numbers.next().unwrap(), numbers.next().unwrap())
 }
+
+/// The process's listening TCP sockets and bound UDP sockets, by table name.
+pub fn listening_inet_sockets(pid: i32) -> Vec<(&'static str, SocketAddr)> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let target = target.to_string_lossy().into_owned();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_owned());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = table.starts_with("udp") || fields.get(3) == Some(&"0A");
+            if listening && fields.get(9).is_some_and(|i| inodes.contains(*i)) {
+                let address = render_supervisor::egress::peer::parse_address(fields[1]).unwrap();
+                found.push((table, address));
+            }
+        }
+    }
+    found
+}
+
+/// The process's listening TCP sockets.
+pub fn listening_tcp(pid: i32) -> Vec<SocketAddr> {
+    listening_inet_sockets(pid)
+        .into_iter()
+        .filter(|(table, _)| table.starts_with("tcp"))
+        .map(|(_, address)| address)
+        .collect()
+}
+
+/// Writes `request` to a TCP address and returns whatever comes back within a few
+/// seconds (empty when the connection is refused or closed without an answer).
+pub async fn raw_http(address: SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connect = tokio::net::TcpStream::connect(address);
+    let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
+        return String::new();
+    };
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -512,43 +512,52 @@ async fn render_command_saves_output_and_reports_failures() {
     assert!(String::from_utf8_lossy(&failed.stderr).contains("nonsense"));
 }
 
-/// Socket inodes of the process's listening TCP and UDP sockets.
-fn listening_inet_sockets(pid: i32) -> Vec<String> {
-    let mut inodes = std::collections::HashSet::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-    {
-        if let Ok(target) = std::fs::read_link(fd.path()) {
-            let target = target.to_string_lossy().into_owned();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-            {
-                inodes.insert(inode.to_owned());
-            }
-        }
-    }
-    let mut found = Vec::new();
-    for table in ["tcp", "tcp6", "udp", "udp6"] {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let listening = table.starts_with("udp") || fields.get(3) == Some(&"0A");
-            if listening && fields.get(9).is_some_and(|i| inodes.contains(*i)) {
-                found.push(format!("{table} {}", fields[1]));
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn the_daemon_listens_on_no_tcp_or_udp_socket() {
-    let sup = Supervisor::start(&[]).await;
-    assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
-    let open = listening_inet_sockets(sup.pid());
-    assert!(open.is_empty(), "the supervisor listens on {open:?}");
+async fn no_tcp_or_udp_socket_of_the_daemon_accepts_a_job() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    // While a job runs its egress proxy listens on loopback; it must not take jobs.
+    let running = tokio::spawn({
+        let socket = sup.socket.clone();
+        let body = json!({"url": web.url("/hang"), "timeout_ms": 15000}).to_string();
+        async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }
+    });
+    while web.hits("/hang").is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = render_tests::listening_inet_sockets(sup.pid());
+    assert!(!open.is_empty(), "the running job's proxy was not found");
+    assert!(
+        open.iter().all(|(table, _)| table.starts_with("tcp")),
+        "UDP sockets: {open:?}"
+    );
+    for (_, address) in &open {
+        let body = r#"{"html":"<p>over tcp</p>"}"#;
+        let request = format!(
+            "POST /v1/pdf HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = render_tests::raw_http(*address, &request).await;
+        assert!(
+            !answer.contains("%PDF"),
+            "{address} accepted a job: {answer:.200}"
+        );
+    }
+    running.abort();
+
+    // Idle, the daemon listens on nothing but its Unix socket.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !render_tests::listening_inet_sockets(sup.pid()).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let idle = render_tests::listening_inet_sockets(sup.pid());
+    assert!(
+        idle.is_empty(),
+        "idle, the supervisor still listens on {idle:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -81,6 +81,13 @@ const FLAGS: &[&str] = &[
     // Translate, media router and optimization hints open connections of their own.
     "--disable-features=Translate,MediaRouter,DialMediaRouteProvider,OptimizationHints,\
      AutofillServerCommunication,InterestFeedContentSuggestions,CalculateNativeWinOcclusion",
+    // Every request goes through the job's egress proxy, which speaks TCP only: QUIC
+    // would leave over UDP, and WebRTC would send STUN over UDP to any address a page
+    // names. Prefetching DNS would resolve names the policy never allowed.
+    "--disable-quic",
+    "--force-webrtc-ip-handling-policy",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--dns-prefetch-disable",
     // Consistent glyph shapes in PDFs regardless of the host's font configuration.
     "--font-render-hinting=none",
     "--hide-scrollbars",

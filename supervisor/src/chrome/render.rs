@@ -13,7 +13,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::browser::{
+    BrowserContextId, SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+};
 use chromiumoxide::cdp::browser_protocol::dom::Rgba;
 use chromiumoxide::cdp::browser_protocol::emulation::{
     SetDefaultBackgroundColorOverrideParams, SetDeviceMetricsOverrideParams,
@@ -47,10 +49,12 @@ use tokio::time::Instant;
 
 use super::Instance;
 use super::wait::{self, WaitError};
+use crate::egress::proxy::{BLOCKED_HEADER, EgressProxy};
 use crate::job::{
     Clip, ImageFormat, InvalidJob, Job, Media, Output, PdfOptions, ScreenshotOptions, Source,
     Target, Until,
 };
+use crate::metrics::Metrics;
 
 /// Inline HTML is served to the page under this URL by intercepting its request, so that
 /// it loads like any other document: real `load` and network-idle events, an HTTP status,
@@ -87,6 +91,8 @@ pub enum Rendered {
         format: ImageFormat,
         width: u32,
         height: u32,
+        /// Requests the egress proxy refused.
+        blocked: u64,
     },
 }
 
@@ -98,6 +104,7 @@ struct JobPage {
     context: Option<BrowserContextId>,
     page: Page,
     watcher: Option<JoinHandle<()>>,
+    proxy: EgressProxy,
 }
 
 impl Drop for JobPage {
@@ -150,16 +157,24 @@ pub async fn render(
     instance: Arc<Instance>,
     job: &Job,
     deadline: Instant,
+    metrics: &Arc<Metrics>,
 ) -> Result<Rendered, RenderError> {
-    let page = open_page(&instance).await.map_err(|err| match err {
-        RenderError::ChromeUnavailable(message) => RenderError::NotStarted(message),
-        other => other,
-    })?;
+    let chrome_uid = nix::unistd::geteuid().as_raw();
+    let proxy = EgressProxy::start(job.origins.clone(), chrome_uid, metrics.clone())
+        .await
+        .map_err(|e| RenderError::PageFailed(format!("cannot start the egress proxy: {e}")))?;
+    let (context, page) = open_page(&instance, &proxy)
+        .await
+        .map_err(|err| match err {
+            RenderError::ChromeUnavailable(message) => RenderError::NotStarted(message),
+            other => other,
+        })?;
     let mut page = JobPage {
         instance: instance.clone(),
-        context: Some(page.0),
-        page: page.1,
+        context: Some(context),
+        page,
         watcher: None,
+        proxy,
     };
     let fail = |step: &str| {
         let instance = instance.clone();
@@ -216,6 +231,11 @@ pub async fn render(
             .map_err(fail("navigating"))?
             .result;
         if let Some(error) = nav.error_text {
+            if page.proxy.blocked() > 0 && error.contains("TUNNEL_CONNECTION_FAILED") {
+                return Err(RenderError::Blocked(format!(
+                    "loading {url} led to an origin that is not allowed ({error})"
+                )));
+            }
             return Err(RenderError::PageFailed(format!(
                 "loading {url} failed: {error}"
             )));
@@ -239,6 +259,12 @@ pub async fn render(
                 Some(event) = responses.next() => {
                     if event.request_id.inner() != loader.inner() {
                         continue;
+                    }
+                    if event.response.headers.inner().get(BLOCKED_HEADER).is_some() {
+                        return Err(RenderError::Blocked(format!(
+                            "loading {url} led to {}, which is not allowed",
+                            event.response.url
+                        )));
                     }
                     let status = event.response.status;
                     if let Some(threshold) = job.fail_on_status
@@ -317,6 +343,7 @@ pub async fn render(
             width,
             height,
         } => {
+            let blocked = page.proxy.blocked();
             if bytes.len() as u64 > job.max_output_bytes {
                 return Err(InvalidJob {
                     field: "screenshot".into(),
@@ -333,23 +360,44 @@ pub async fn render(
                 format,
                 width,
                 height,
+                blocked,
             })
         }
     }
 }
 
-async fn open_page(instance: &Instance) -> Result<(BrowserContextId, Page), RenderError> {
+/// A fresh browser context whose traffic all goes through the job's proxy, with one
+/// blank page in it.
+async fn open_page(
+    instance: &Instance,
+    proxy: &EgressProxy,
+) -> Result<(BrowserContextId, Page), RenderError> {
+    let params = CreateBrowserContextParams::builder()
+        .proxy_server(proxy.url())
+        // Without this Chrome sends loopback requests directly, around the proxy.
+        .proxy_bypass_list("<-loopback>")
+        .build();
     let context = instance
         .browser
-        .create_browser_context(CreateBrowserContextParams::default())
+        .create_browser_context(params)
         .await
         .map_err(|e| cdp_error(instance, "creating a browser context", e))?;
-    let params = CreateTargetParams::builder()
-        .url("about:blank")
-        .browser_context_id(context.clone())
-        .build()
-        .expect("url is set");
-    match instance.browser.new_page(params).await {
+    let opened = async {
+        // A page that triggers a download gets nothing written anywhere.
+        let deny = SetDownloadBehaviorParams::builder()
+            .behavior(SetDownloadBehaviorBehavior::Deny)
+            .browser_context_id(context.clone())
+            .build()
+            .expect("behavior is set");
+        instance.browser.execute(deny).await?;
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(context.clone())
+            .build()
+            .expect("url is set");
+        instance.browser.new_page(params).await
+    };
+    match opened.await {
         Ok(page) => Ok((context, page)),
         Err(err) => {
             let _ = instance.browser.dispose_browser_context(context).await;
@@ -628,6 +676,11 @@ pub struct PdfStream {
 }
 
 impl PdfStream {
+    /// Requests the egress proxy refused so far.
+    pub fn blocked(&self) -> u64 {
+        self.page.proxy.blocked()
+    }
+
     /// The next chunk, or `None` at the end. Each read is bounded by the job's deadline.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, RenderError> {
         if self.eof {

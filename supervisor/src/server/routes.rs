@@ -24,6 +24,9 @@ use crate::metrics::{EndpointLabel, JobLabels};
 
 pub const JOB_ID: &str = "x-job-id";
 pub const REQUEST_ID: &str = "x-request-id";
+/// How many requests of the page the egress policy refused: a caller can tell a page
+/// that is broken from one that reached for places it may not go.
+pub const BLOCKED_REQUESTS: &str = "x-blocked-requests";
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -257,7 +260,7 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
                 .lease()
                 .await
                 .map_err(|e| ApiError::new(Code::ChromeUnavailable, e.to_string()))?;
-            match render::render(lease.instance.clone(), &job, deadline).await {
+            match render::render(lease.instance.clone(), &job, deadline, &app.metrics).await {
                 Ok(rendered) => return Ok::<_, ApiError>((rendered, running, lease)),
                 Err(render::RenderError::NotStarted(message)) if !retried => {
                     tracing::debug!(%message, "chrome was gone before the job started; retrying");
@@ -277,8 +280,10 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
             format,
             width,
             height,
+            blocked,
         } => {
             let mut headers = HeaderMap::new();
+            headers.insert(BLOCKED_REQUESTS, HeaderValue::from(blocked));
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(format.content_type()),
@@ -294,6 +299,7 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
                 .await
                 .map_err(|_| timed_out())??
                 .unwrap_or_default();
+            let blocked = stream.blocked();
             let state = Some((stream, running, lease, Some(first)));
             let chunks = futures::stream::unfold(state, |state| async move {
                 let (mut stream, running, lease, first) = state?;
@@ -310,7 +316,17 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
                 }
             });
             let body = Body::from_stream(chunks);
-            Ok(([(header::CONTENT_TYPE, "application/pdf")], body).into_response())
+            let headers = [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/pdf"),
+                ),
+                (
+                    header::HeaderName::from_static(BLOCKED_REQUESTS),
+                    HeaderValue::from(blocked),
+                ),
+            ];
+            Ok((headers, body).into_response())
         }
     }
 }

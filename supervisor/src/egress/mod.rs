@@ -1,0 +1,4 @@
+//! Enforcing the egress policy on every request a page makes.
+
+pub mod peer;
+pub mod proxy;

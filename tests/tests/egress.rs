@@ -1,0 +1,148 @@
+//! The egress policy: what a page may reach, enforced on every request.
+
+use std::time::Duration;
+
+use render_tests::{Canned, Supervisor, WebServer};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_origin_needs_allow_private() {
+    let web = WebServer::start().await;
+    web.route("/page", Canned::html("<p>internal front-end</p>"));
+
+    let private = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let ok = private.pdf(&json!({"url": web.url("/page")})).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    drop(private);
+
+    // --allow admits the origin by name, but its address is loopback, which only
+    // --allow-private may reach.
+    let global_only = Supervisor::start(&["--allow", &web.origin()]).await;
+    let refused = global_only.pdf(&json!({"url": web.url("/page")})).await;
+    assert_eq!(
+        refused.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(refused.error_code(), "blocked_url");
+    assert_eq!(
+        web.hits("/page").len(),
+        1,
+        "the refused job reached the server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blocked_sub_requests_are_counted_and_a_blocked_redirect_fails_the_job() {
+    let web = WebServer::start().await;
+    let canary = WebServer::start().await;
+    web.route(
+        "/page",
+        Canned::html(format!(
+            "<p>page</p><img src='{0}/a.png'><script>fetch('{0}/b').catch(() => {{}});\
+             fetch('/allowed.txt')</script>",
+            canary.origin()
+        )),
+    );
+    web.route("/allowed.txt", Canned::typed("text/plain", "fine"));
+    web.route(
+        "/away",
+        Canned::html("")
+            .with_status(302)
+            .with_header("location", canary.url("/x")),
+    );
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+
+    let job = json!({"url": web.url("/page"), "wait": {"until": "networkidle"}});
+    let answer = sup.pdf(&job).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-blocked-requests"), Some("2"));
+    assert_eq!(
+        web.hits("/allowed.txt").len(),
+        1,
+        "an allowed request did not arrive"
+    );
+
+    let redirected = sup.pdf(&json!({"url": web.url("/away")})).await;
+    assert_eq!(
+        redirected.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&redirected.body)
+    );
+    assert_eq!(redirected.error_code(), "blocked_url");
+
+    let outside = sup.pdf(&json!({"url": canary.url("/x")})).await;
+    assert_eq!(outside.status, 403);
+    assert!(canary.hits("/a.png").is_empty() && canary.hits("/b").is_empty());
+    assert!(canary.hits("/x").is_empty(), "the canary was reached");
+    assert!(
+        sup.metric("render_supervisor_blocked_requests_total", "")
+            .await
+            >= 3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_may_narrow_the_allow_list_but_not_widen_it() {
+    let web = WebServer::start().await;
+    let other = WebServer::start().await;
+    web.route(
+        "/page",
+        Canned::html(format!("<img src='{}/i.png'>", other.origin())),
+    );
+    let sup = Supervisor::start(&[
+        "--allow-private",
+        &web.origin(),
+        "--allow-private",
+        &other.origin(),
+    ])
+    .await;
+    let narrowed = sup
+        .pdf(&json!({"url": web.url("/page"), "allow": [web.origin()]}))
+        .await;
+    assert_eq!(narrowed.status, 200);
+    assert_eq!(narrowed.header("x-blocked-requests"), Some("1"));
+    assert!(other.hits("/i.png").is_empty());
+
+    let widened = sup
+        .pdf(&json!({"html": "x", "allow": ["https://example.com"]}))
+        .await;
+    assert_eq!(widened.status, 400);
+    assert!(widened.error_message().starts_with("allow"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_uid_gets_nothing_from_the_egress_proxy() {
+    let web = WebServer::start().await;
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let running = tokio::spawn({
+        let socket = sup.socket.clone();
+        let body = json!({"url": web.url("/hang"), "timeout_ms": 15000}).to_string();
+        async move {
+            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        }
+    });
+    while web.hits("/hang").is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The proxy is the loopback listener of the supervisor's own process.
+    let proxy = render_tests::listening_tcp(sup.pid());
+    assert_eq!(proxy.len(), 1, "{proxy:?}");
+    // This test runs as root, a uid other than Chrome's.
+    let answer = render_tests::raw_http(
+        proxy[0],
+        &format!(
+            "GET {} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            web.url("/through")
+        ),
+    )
+    .await;
+    assert!(
+        answer.is_empty(),
+        "the proxy answered a foreign client: {answer:.200}"
+    );
+    assert!(web.hits("/through").is_empty());
+    running.abort();
+}

@@ -83,7 +83,7 @@ pub fn probe_elf(path: &str, bytes: &[u8], sha256: String) -> ExecFacts {
         .then(|| version_after(bytes, b"node.js/v", 3))
         .flatten();
     let chromium = CHROMIUM_NAMES.contains(&name).then(|| ChromiumFacts {
-        version: version_after(bytes, b"Chrome/", 4),
+        version: version_after(bytes, b"Chrome/", 4).or_else(|| chromium_version_string(bytes)),
     });
     ExecFacts {
         sha256,
@@ -112,6 +112,46 @@ fn version_after(bytes: &[u8], marker: &[u8], parts: usize) -> Option<String> {
         }
     }
     None
+}
+
+/// Chromium builds its user agent at run time, but keeps its version as a bare string
+/// (`156.0.8078.114`): NUL-delimited, a two- or three-digit major, then `.0.`, the build
+/// and the patch number. The most frequent such string wins.
+fn chromium_version_string(bytes: &[u8]) -> Option<String> {
+    let mut counts: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for at in memmem::find_iter(bytes, b".0.") {
+        let start = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let start = at - start;
+        let end = at
+            + 3
+            + bytes[at + 3..]
+                .iter()
+                .take(16)
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .count();
+        let bounded = start > 0 && bytes[start - 1] == 0 && bytes.get(end) == Some(&0);
+        let candidate = &bytes[start..end];
+        if bounded && is_chromium_version(candidate) {
+            *counts.entry(candidate).or_default() += 1;
+        }
+    }
+    let (best, _) = counts.into_iter().max_by_key(|(v, n)| (*n, v.len()))?;
+    Some(String::from_utf8_lossy(best).into_owned())
+}
+
+fn is_chromium_version(s: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = s.split(|b| *b == b'.').collect();
+    let digits =
+        |p: &[u8], min, max| (min..=max).contains(&p.len()) && p.iter().all(u8::is_ascii_digit);
+    parts.len() == 4
+        && digits(parts[0], 2, 3)
+        && parts[1] == b"0"
+        && digits(parts[2], 4, 5)
+        && digits(parts[3], 1, 4)
 }
 
 fn cargo_crates(bytes: &[u8]) -> Option<Vec<EmbeddedCrate>> {
@@ -166,5 +206,15 @@ mod tests {
             version_after(b"Chrome/120.0.6099.1 ", b"Chrome/", 4).as_deref(),
             Some("120.0.6099.1")
         );
+    }
+
+    #[test]
+    fn finds_bare_chromium_version_string() {
+        let blob = b"x\x001.0.0.1\x00156.0.8078.114\x00v8 12.0.1234.5a\x00156.0.8078.114\x00";
+        assert_eq!(
+            chromium_version_string(blob).as_deref(),
+            Some("156.0.8078.114")
+        );
+        assert_eq!(chromium_version_string(b"\x0010.1.2.3\x00"), None);
     }
 }

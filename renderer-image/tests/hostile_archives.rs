@@ -376,3 +376,17 @@ fn missing_image_and_unreachable_engine_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ignores_unreferenced_blobs_that_are_not_layers_and_reads_empty_layers() {
+    let dir = temp_dir();
+    let empty = vec![0u8; 1024];
+    let mut oci = Oci::new().image(
+        "amd64",
+        vec![(base_layer(), Comp::Gzip), (empty, Comp::None)],
+    );
+    oci.blob(b"\x89PNG not a layer, e.g. an attestation payload".to_vec());
+    let inv = inventory(&oci.write(dir.path()), &[]);
+    assert_eq!(inv.layers.len(), 2);
+    assert_eq!(inv.packages.len(), 2);
+}

@@ -267,7 +267,7 @@ fn collect<R: Read>(
             let mut body = head;
             entry.read_to_end(&mut body).map_err(corrupt)?;
             members.json.insert(name, body);
-        } else if Compression::sniff(&head).is_some() || is_layer_name(&name) {
+        } else if Compression::sniff(&head).is_some() || is_layer_candidate(&name, &head) {
             progress(&format!("reading layer {name}"));
             let scan = scan_layer(io::Cursor::new(head).chain(&mut entry), &name, limits)?;
             members.layers.insert(name, Arc::new(scan));
@@ -276,8 +276,12 @@ fn collect<R: Read>(
     Ok(members)
 }
 
-fn is_layer_name(name: &str) -> bool {
-    name.ends_with("/layer.tar") || name.starts_with("blobs/")
+/// Legacy layers are named `layer.tar`; an OCI blob with no tar magic may still be an empty
+/// layer (only the zero end-of-archive blocks). Other blobs, such as attestations an image
+/// does not use, are skipped rather than failing the whole archive.
+fn is_layer_candidate(name: &str, head: &[u8]) -> bool {
+    let empty_tar = !head.is_empty() && head.iter().all(|b| *b == 0);
+    name.ends_with("/layer.tar") || (name.starts_with("blobs/") && empty_tar)
 }
 
 struct Ctx<'a> {

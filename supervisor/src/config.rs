@@ -92,6 +92,11 @@ pub struct ServeArgs {
     )]
     pub allow_private: Vec<String>,
 
+    /// DNS server (IP:PORT) the egress proxy resolves page host names with [default: the
+    /// system's resolver configuration]
+    #[arg(long, env = "RENDER_SUPERVISOR_DNS_SERVER", value_name = "ADDR")]
+    pub dns_server: Option<std::net::SocketAddr>,
+
     /// Start Chrome without its own sandbox (logged as a warning at every start)
     #[arg(long, env = "RENDER_SUPERVISOR_ALLOW_NO_SANDBOX")]
     pub allow_no_sandbox: bool,
@@ -187,6 +192,7 @@ struct FileConfig {
     allowed_gid: Option<Vec<u32>>,
     allow: Option<Vec<String>>,
     allow_private: Option<Vec<String>>,
+    dns_server: Option<std::net::SocketAddr>,
     allow_no_sandbox: Option<bool>,
     max_concurrency: Option<usize>,
     queue_size: Option<usize>,
@@ -234,6 +240,7 @@ pub struct Settings {
     pub allowed_uids: Vec<u32>,
     pub allowed_gids: Vec<u32>,
     pub origins: OriginList,
+    pub dns_server: Option<std::net::SocketAddr>,
     pub allow_no_sandbox: bool,
     pub max_concurrency: usize,
     pub queue_size: usize,
@@ -359,6 +366,7 @@ impl ServeArgs {
             allowed_uids: list(self.allowed_uids, file.allowed_uid),
             allowed_gids: list(self.allowed_gids, file.allowed_gid),
             origins,
+            dns_server: self.dns_server.or(file.dns_server),
             allow_no_sandbox: self.allow_no_sandbox || file.allow_no_sandbox.unwrap_or(false),
             max_concurrency,
             queue_size: self.queue_size.or(file.queue_size).unwrap_or(16),

@@ -17,6 +17,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::chrome::launch::LaunchOptions;
 use crate::chrome::{Chrome, ChromeOptions};
 use crate::config::{ServeArgs, Settings};
+use crate::egress::Egress;
+use crate::egress::resolver::Resolver;
 use crate::metrics::Metrics;
 use crate::privileges;
 use crate::server::admission::Admission;
@@ -104,7 +106,13 @@ async fn run(settings: Settings, listener: std::os::unix::net::UnixListener) -> 
         },
         metrics.clone(),
     );
+    let egress = Arc::new(Egress {
+        resolver: Resolver::new(settings.dns_server)?,
+        metrics: metrics.clone(),
+        chrome_uid: nix::unistd::geteuid().as_raw(),
+    });
     let app = Arc::new(App {
+        egress,
         settings: settings.clone(),
         chrome: chrome.clone(),
         admission: Admission::new(

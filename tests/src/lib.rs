@@ -108,6 +108,19 @@ impl Supervisor {
 
     /// Starts it without waiting; `envs` are added to its environment.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Supervisor {
+        Supervisor::spawn_wrapped(&[], args, envs)
+    }
+
+    /// Starts it inside the network namespace `netns` and waits until it is healthy.
+    pub async fn start_in_netns(netns: &Netns, args: &[&str]) -> Supervisor {
+        let supervisor = Supervisor::spawn_wrapped(&netns.exec_prefix(), args, &[]);
+        supervisor.wait_healthy(Duration::from_secs(30)).await;
+        supervisor
+    }
+
+    /// Starts it without waiting, as the last argument of `wrapper` (a command such as
+    /// `ip netns exec NAME` that runs its arguments in place, keeping the pid).
+    pub fn spawn_wrapped(wrapper: &[String], args: &[&str], envs: &[(&str, &str)]) -> Supervisor {
         let dir = temp_dir("sup");
         let given = args
             .iter()
@@ -117,7 +130,14 @@ impl Supervisor {
             .clone()
             .unwrap_or_else(|| dir.join("sock").join("render.sock"));
         let log = dir.join("supervisor.log");
-        let mut command = Command::new(supervisor_bin());
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(supervisor_bin());
+                command
+            }
+            None => Command::new(supervisor_bin()),
+        };
         command.arg("serve");
         if given.is_none() {
             command.arg("--socket").arg(&socket);
@@ -399,9 +419,11 @@ pub struct WebServer {
 
 impl WebServer {
     pub async fn start() -> WebServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        WebServer::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(address: SocketAddr) -> WebServer {
+        let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(ServerState::default());
         let app = axum::Router::new()
@@ -570,4 +592,130 @@ pub async fn raw_http(address: SocketAddr, request: &str) -> String {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A network namespace of its own, deleted when dropped. It starts with only `lo`, up, and
+/// no route anywhere else, so nothing run inside it can reach beyond the machine.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn create(label: &str) -> Netns {
+        let name = format!(
+            "rt-{label}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let status = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip netns add {name} failed");
+        let netns = Netns { name };
+        netns.ip(&["link", "set", "lo", "up"]);
+        netns
+    }
+
+    /// Runs `ip -n NAME args`, and says whether it succeeded.
+    pub fn try_ip(&self, args: &[&str]) -> bool {
+        Command::new("ip")
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Runs `ip -n NAME args`, panicking when it fails.
+    pub fn ip(&self, args: &[&str]) {
+        assert!(
+            self.try_ip(args),
+            "ip -n {} {} failed",
+            self.name,
+            args.join(" ")
+        );
+    }
+
+    /// `ip netns exec NAME`, the words to put before a command to run it inside.
+    pub fn exec_prefix(&self) -> Vec<String> {
+        ["ip", "netns", "exec", &self.name]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    /// A command for `program` that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A DNS server on loopback that answers A queries for one name with a sequence of
+/// addresses, one per query (the last one repeated), with a TTL of 0, as a rebinding
+/// attacker's server would. Other queries get an empty answer.
+#[derive(Debug)]
+pub struct RebindingDns {
+    pub addr: SocketAddr,
+    pub queries: Arc<Mutex<Vec<std::net::Ipv4Addr>>>,
+}
+
+impl RebindingDns {
+    pub async fn start(name: &str, answers: Vec<std::net::Ipv4Addr>) -> RebindingDns {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind dns");
+        let addr = socket.local_addr().unwrap();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let answered = queries.clone();
+        let wanted: Vec<u8> = name
+            .trim_end_matches('.')
+            .split('.')
+            .flat_map(|label| std::iter::once(label.len() as u8).chain(label.bytes()))
+            .chain(std::iter::once(0))
+            .collect();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((len, from)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                let query = &buf[..len];
+                // Header (12 bytes), then QNAME, QTYPE, QCLASS.
+                let Some(name_end) = query[12..].iter().position(|b| *b == 0) else {
+                    continue;
+                };
+                let question_end = 12 + name_end + 1 + 4;
+                if question_end > len {
+                    continue;
+                }
+                let qname = &query[12..12 + name_end + 1];
+                let qtype = u16::from_be_bytes([query[question_end - 4], query[question_end - 3]]);
+                let matches = qname.eq_ignore_ascii_case(&wanted) && qtype == 1;
+                let mut reply = Vec::with_capacity(64);
+                reply.extend_from_slice(&query[..2]);
+                reply.extend_from_slice(&[0x81, 0x80, 0, 1, 0, u8::from(matches), 0, 0, 0, 0]);
+                reply.extend_from_slice(&query[12..question_end]);
+                if matches {
+                    let mut seen = answered.lock().unwrap();
+                    let ip = answers[seen.len().min(answers.len() - 1)];
+                    seen.push(ip);
+                    reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+                    reply.extend_from_slice(&ip.octets());
+                }
+                let _ = socket.send_to(&reply, from).await;
+            }
+        });
+        RebindingDns { addr, queries }
+    }
 }

@@ -146,3 +146,51 @@ async fn another_uid_gets_nothing_from_the_egress_proxy() {
     assert!(web.hits("/through").is_empty());
     running.abort();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_rebinding_cannot_move_a_name_to_another_address() {
+    let witness = WebServer::start().await;
+    let port = witness.addr.port();
+    let canary = WebServer::start_on(format!("127.0.0.2:{port}").parse().unwrap()).await;
+    let dns = render_tests::RebindingDns::start(
+        "rebind.test",
+        vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+    )
+    .await;
+    let page = "<p>rebind</p><script>setTimeout(() => fetch('/again').then(() => \
+                { window.done = true; }, () => { window.done = true; }), 1500)</script>";
+    witness.route("/page", Canned::html(page));
+    canary.route("/page", Canned::html(page));
+    witness.route("/again", Canned::typed("text/plain", "witness"));
+    canary.route("/again", Canned::typed("text/plain", "canary"));
+    let origin = format!("http://rebind.test:{port}");
+    let sup = Supervisor::start(&[
+        "--allow-private",
+        &origin,
+        "--dns-server",
+        &dns.addr.to_string(),
+    ])
+    .await;
+    let job = json!({"url": format!("{origin}/page"), "wait": {"expression": "window.done"}});
+    let answer = sup.pdf(&job).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert!(
+        !dns.queries.lock().unwrap().is_empty(),
+        "the test resolver was not asked"
+    );
+    assert_eq!(witness.hits("/page").len(), 1);
+    assert_eq!(
+        witness.hits("/again").len(),
+        1,
+        "the second request did not reach the first address"
+    );
+    assert!(
+        canary.hits("/page").is_empty() && canary.hits("/again").is_empty(),
+        "rebinding worked"
+    );
+}

@@ -49,12 +49,12 @@ use tokio::time::Instant;
 
 use super::Instance;
 use super::wait::{self, WaitError};
+use crate::egress::Egress;
 use crate::egress::proxy::{BLOCKED_HEADER, EgressProxy};
 use crate::job::{
     Clip, ImageFormat, InvalidJob, Job, Media, Output, PdfOptions, ScreenshotOptions, Source,
     Target, Until,
 };
-use crate::metrics::Metrics;
 
 /// Inline HTML is served to the page under this URL by intercepting its request, so that
 /// it loads like any other document: real `load` and network-idle events, an HTTP status,
@@ -157,10 +157,9 @@ pub async fn render(
     instance: Arc<Instance>,
     job: &Job,
     deadline: Instant,
-    metrics: &Arc<Metrics>,
+    egress: &Arc<Egress>,
 ) -> Result<Rendered, RenderError> {
-    let chrome_uid = nix::unistd::geteuid().as_raw();
-    let proxy = EgressProxy::start(job.origins.clone(), chrome_uid, metrics.clone())
+    let proxy = EgressProxy::start(job.origins.clone(), egress.clone())
         .await
         .map_err(|e| RenderError::PageFailed(format!("cannot start the egress proxy: {e}")))?;
     let (context, page) = open_page(&instance, &proxy)
@@ -248,14 +247,10 @@ pub async fn render(
             Until::Networkidle => "networkIdle",
         };
         loop {
+            // Responses first: Chrome reports the document's response before its load
+            // event, and the status must be checked before the load counts.
             tokio::select! {
-                Some(event) = lifecycle.next() => {
-                    if event.loader_id == loader && event.frame_id == nav.frame_id
-                        && event.name == wanted
-                    {
-                        return Ok(());
-                    }
-                }
+                biased;
                 Some(event) = responses.next() => {
                     if event.request_id.inner() != loader.inner() {
                         continue;
@@ -273,6 +268,13 @@ pub async fn render(
                         return Err(RenderError::PageFailed(format!(
                             "{url} answered HTTP {status} (fail_on.http_status is {threshold})"
                         )));
+                    }
+                }
+                Some(event) = lifecycle.next() => {
+                    if event.loader_id == loader && event.frame_id == nav.frame_id
+                        && event.name == wanted
+                    {
+                        return Ok(());
                     }
                 }
                 else => return Err(cdp_error(&instance, "loading", CdpError::NoResponse)),

@@ -2,3 +2,18 @@
 
 pub mod peer;
 pub mod proxy;
+pub mod resolver;
+
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+
+/// What every job's proxy shares: how names are resolved, where refusals are counted, and
+/// whose connections are served.
+#[derive(Debug)]
+pub struct Egress {
+    pub resolver: resolver::Resolver,
+    pub metrics: Arc<Metrics>,
+    /// The uid Chrome runs as (ours); connections of any other uid are refused.
+    pub chrome_uid: u32,
+}

@@ -14,9 +14,11 @@
 //! 4. connects to exactly the address it checked, so a second, different DNS answer
 //!    (rebinding) can never be what is connected to.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -28,8 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::peer;
-use crate::metrics::Metrics;
+use super::{Egress, peer};
 use crate::policy::address;
 use crate::policy::{Origin, OriginList};
 
@@ -45,10 +46,12 @@ type ProxyBody = BoxBody<Bytes, hyper::Error>;
 #[derive(Debug)]
 struct State {
     origins: OriginList,
-    chrome_uid: u32,
+    egress: Arc<Egress>,
     listen: SocketAddr,
     blocked: AtomicU64,
-    metrics: Arc<Metrics>,
+    /// The address each name resolved to the first time in this job. Later requests to
+    /// the name connect there again, whatever DNS answers by then (rebinding).
+    pinned: Mutex<HashMap<String, IpAddr>>,
 }
 
 /// A job's proxy, listening on loopback until dropped.
@@ -69,19 +72,15 @@ impl Drop for EgressProxy {
 struct Refusal(String);
 
 impl EgressProxy {
-    pub async fn start(
-        origins: OriginList,
-        chrome_uid: u32,
-        metrics: Arc<Metrics>,
-    ) -> std::io::Result<EgressProxy> {
+    pub async fn start(origins: OriginList, egress: Arc<Egress>) -> std::io::Result<EgressProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let listen = listener.local_addr()?;
         let state = Arc::new(State {
             origins,
-            chrome_uid,
+            egress,
             listen,
             blocked: AtomicU64::new(0),
-            metrics,
+            pinned: Mutex::new(HashMap::new()),
         });
         let task = tokio::spawn(accept(listener, state.clone()));
         Ok(EgressProxy { state, task })
@@ -105,7 +104,7 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
         // Only Chrome, which runs as our uid, may use the proxy: any other process in the
         // network namespace (another container of the pod) gets the connection closed.
         match peer::tcp_owner(client, state.listen) {
-            Some(owner) if owner.uid == state.chrome_uid => {}
+            Some(owner) if owner.uid == state.egress.chrome_uid => {}
             owner => {
                 tracing::warn!(
                     ?client,
@@ -139,7 +138,7 @@ async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Proxy
         Ok(target) => target,
         Err(refusal) => return refuse(&state, request.uri().to_string(), refusal),
     };
-    let address = match resolve(&origin, &host, port).await {
+    let address = match resolve(&state, &origin, &host, port).await {
         Ok(address) => address,
         Err(refusal) => return refuse(&state, request.uri().to_string(), refusal),
     };
@@ -207,27 +206,48 @@ fn forward_target(
     ))
 }
 
-/// Resolves once and picks the first address the origin may reach.
-async fn resolve(origin: &Origin, host: &str, port: u16) -> Result<SocketAddr, Refusal> {
+/// Resolves once per job and picks the first address the origin may reach.
+async fn resolve(
+    state: &State,
+    origin: &Origin,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, Refusal> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let candidates: Vec<IpAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((bare, port))
+    let pinned = state
+        .pinned
+        .lock()
+        .expect("not poisoned")
+        .get(bare)
+        .copied();
+    let candidates: Vec<IpAddr> = match (bare.parse::<IpAddr>(), pinned) {
+        (Ok(ip), _) => vec![ip],
+        (Err(_), Some(ip)) => vec![ip],
+        (Err(_), None) => state
+            .egress
+            .resolver
+            .lookup(bare)
             .await
-            .map_err(|e| Refusal(format!("cannot resolve {bare}: {e}")))?
-            .map(|a| a.ip())
-            .collect(),
+            .map_err(|e| Refusal(format!("cannot resolve {bare}: {e}")))?,
     };
-    candidates
+    let chosen = candidates
         .iter()
         .copied()
         .find(|ip| !address::is_unreachable(*ip) && (origin.private || address::is_global(*ip)))
-        .map(|ip| SocketAddr::new(ip, port))
         .ok_or_else(|| {
             Refusal(format!(
                 "{bare} resolves only to addresses {origin} may not reach: {candidates:?}"
             ))
-        })
+        })?;
+    if bare.parse::<IpAddr>().is_err() {
+        state
+            .pinned
+            .lock()
+            .expect("not poisoned")
+            .entry(bare.to_owned())
+            .or_insert(chosen);
+    }
+    Ok(SocketAddr::new(chosen, port))
 }
 
 async fn forward(mut request: Request<Incoming>, upstream: TcpStream) -> Response<ProxyBody> {
@@ -254,7 +274,7 @@ async fn forward(mut request: Request<Incoming>, upstream: TcpStream) -> Respons
 
 fn refuse(state: &State, target: String, refusal: Refusal) -> Response<ProxyBody> {
     let count = state.blocked.fetch_add(1, Ordering::SeqCst) + 1;
-    state.metrics.blocked_requests.inc();
+    state.egress.metrics.blocked_requests.inc();
     // A page decides how many requests it makes: only the first few are logged, the rest
     // are counted.
     if count <= LOGGED_REFUSALS {

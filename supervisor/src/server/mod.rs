@@ -47,6 +47,7 @@ pub struct App {
     pub chrome: Arc<Chrome>,
     pub metrics: Arc<Metrics>,
     pub admission: Arc<Admission>,
+    pub egress: Arc<crate::egress::Egress>,
     /// Set on SIGTERM: new jobs are answered 503 while running ones finish.
     pub draining: AtomicBool,
 }

@@ -260,7 +260,7 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
                 .lease()
                 .await
                 .map_err(|e| ApiError::new(Code::ChromeUnavailable, e.to_string()))?;
-            match render::render(lease.instance.clone(), &job, deadline, &app.metrics).await {
+            match render::render(lease.instance.clone(), &job, deadline, &app.egress).await {
                 Ok(rendered) => return Ok::<_, ApiError>((rendered, running, lease)),
                 Err(render::RenderError::NotStarted(message)) if !retried => {
                     tracing::debug!(%message, "chrome was gone before the job started; retrying");

@@ -4,6 +4,7 @@
 //! - [`catalog`] finds packages in the merged filesystem.
 //! - [`inventory`] ties packages to layers and defines the JSON inventory model.
 //! - [`sbom`] writes CycloneDX and SPDX documents.
+//! - [`vuln`] matches an inventory against vulnerability feeds and gates CI on the result.
 //! - [`base`] builds the offline Debian base image.
 //! - [`cli`] holds one thin module per subcommand.
 
@@ -13,3 +14,4 @@ pub mod cli;
 pub mod image;
 pub mod inventory;
 pub mod sbom;
+pub mod vuln;

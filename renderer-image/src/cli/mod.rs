@@ -1,9 +1,13 @@
 //! Command-line entry: parse, run one subcommand, print errors once.
 //!
-//! Exit codes: 0 on success, 2 on any error (a bad argument included).
+//! Exit codes: 0 on success, 1 when `scan` finds vulnerabilities nobody accepted (or expired
+//! allow-list entries), 2 on any error (a bad argument included).
 
 mod base;
+mod db;
 mod inventory;
+mod scan;
+mod vex;
 
 use std::process::ExitCode;
 
@@ -26,6 +30,12 @@ enum Command {
     Inventory(inventory::Args),
     /// Build the offline Debian bookworm base image with Node.js and Chromium.
     Base(base::Args),
+    /// Match an image against the vulnerability database and gate on the result.
+    Scan(scan::Args),
+    /// Fill or inspect the vulnerability database.
+    Db(db::Args),
+    /// Write the allow-list as an OpenVEX document for an image.
+    Vex(vex::Args),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
@@ -53,12 +63,15 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Inventory(args) => inventory::run(args).await,
-            Command::Base(args) => base::run(args).await,
+            Command::Inventory(args) => inventory::run(args).await.map(|()| 0),
+            Command::Base(args) => base::run(args).await.map(|()| 0),
+            Command::Scan(args) => scan::run(args).await,
+            Command::Db(args) => db::run(args),
+            Command::Vex(args) => vex::run(args).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -12,58 +12,58 @@ use std::path::{Path, PathBuf};
 use chrono::{Days, Local};
 use vuln_support::*;
 
-/// Allow-list entries: (id, expiry, extra TOML lines).
-type Entries = &'static [(&'static str, Expiry, &'static str)];
+/// One case: name, scan arguments, allow-list entries, expected exit code.
+///
+/// Entries are `NNNN[:EXPIRY[:PACKAGE[:VERSIONS]]]` for `CVE-2099-NNNN`, where EXPIRY is
+/// `today`, `yesterday` or `later` (the default).
+type Case = (&'static str, &'static str, &'static str, i32);
 
-#[derive(Clone, Copy)]
-enum Expiry {
-    Today,
-    Yesterday,
-    Later,
-}
-
-struct Case {
-    name: &'static str,
-    args: &'static [&'static str],
-    allow: Entries,
-    code: i32,
-}
-
-const PASS_UNKNOWN: &[&str] = &["--unknown-passes"];
+const IGN: &str = "--unknown-passes --accept-debian ignored";
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
-    Case { name: "high findings, no allow-list", args: &[], allow: &[], code: 1 },
-    Case { name: "critical threshold, unknown passes", args: &["--fail-on", "critical", "--unknown-passes"], allow: &[], code: 0 },
-    Case { name: "critical threshold, unknown still fails", args: &["--fail-on", "critical"], allow: &[], code: 1 },
-    Case { name: "only fixed: one high with a fix", args: &["--only-fixed", "--unknown-passes"], allow: &[], code: 1 },
-    Case { name: "only fixed, entry expires today", args: &["--only-fixed", "--unknown-passes"], allow: &[("CVE-2099-0020", Expiry::Today, "")], code: 0 },
-    Case { name: "only fixed, entry expired yesterday", args: &["--only-fixed", "--unknown-passes"], allow: &[("CVE-2099-0020", Expiry::Yesterday, "")], code: 1 },
-    Case { name: "debian ignored accepted plus entries", args: &["--unknown-passes", "--accept-debian", "ignored"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, "")], code: 0 },
-    Case { name: "debian decision not accepted", args: &["--unknown-passes"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, "")], code: 1 },
-    Case { name: "entries for all highs", args: &["--unknown-passes"], allow: &[("CVE-2099-0003", Expiry::Later, ""), ("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, "")], code: 0 },
-    Case { name: "stale entry keeps the exit code", args: &["--unknown-passes", "--accept-debian", "ignored"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, ""), ("CVE-2099-9999", Expiry::Later, "")], code: 0 },
-    Case { name: "expired entry matching nothing fails", args: &["--unknown-passes", "--accept-debian", "ignored"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, ""), ("CVE-2099-9999", Expiry::Yesterday, "")], code: 1 },
-    Case { name: "unrated accepted by entry", args: &["--fail-on", "critical"], allow: &[("CVE-2099-0030", Expiry::Later, "")], code: 0 },
-    Case { name: "entry for another package", args: &["--only-fixed", "--unknown-passes"], allow: &[("CVE-2099-0020", Expiry::Later, "package = \"curl\"")], code: 1 },
-    Case { name: "entry by source name and version", args: &["--only-fixed", "--unknown-passes"], allow: &[("CVE-2099-0020", Expiry::Later, "package = \"tzdata\"\nversions = \"< 1:2024b-1\"")], code: 0 },
-    Case { name: "entry version range misses", args: &["--only-fixed", "--unknown-passes"], allow: &[("CVE-2099-0020", Expiry::Later, "package = \"tzdata\"\nversions = \"< 2024a-0\"")], code: 1 },
-    Case { name: "negligible threshold, all debian decisions", args: &["--fail-on", "negligible", "--unknown-passes", "--accept-debian", "unimportant,no-dsa,postponed,ignored"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0012", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, "")], code: 0 },
-    Case { name: "medium threshold, medium with a fix", args: &["--fail-on", "medium", "--unknown-passes", "--accept-debian", "no-dsa,postponed,ignored"], allow: &[("CVE-2099-0010", Expiry::Later, ""), ("CVE-2099-0020", Expiry::Later, "")], code: 1 },
+    ("high findings, no allow-list", "", "", 1),
+    ("critical threshold, unknown passes", "--fail-on critical --unknown-passes", "", 0),
+    ("critical threshold, unknown fails", "--fail-on critical", "", 1),
+    ("only fixed: a high with a fix", "--only-fixed --unknown-passes", "", 1),
+    ("only fixed, entry expires today", "--only-fixed --unknown-passes", "0020:today", 0),
+    ("only fixed, entry expired yesterday", "--only-fixed --unknown-passes", "0020:yesterday", 1),
+    ("debian ignored accepted, entries", IGN, "0010 0020", 0),
+    ("debian decision not accepted", "--unknown-passes", "0010 0020", 1),
+    ("entries for every high", "--unknown-passes", "0003 0010 0020", 0),
+    ("stale entry keeps the exit code", IGN, "0010 0020 9999", 0),
+    ("expired entry matching nothing", IGN, "0010 0020 9999:yesterday", 1),
+    ("unrated finding accepted by entry", "--fail-on critical", "0030", 0),
+    ("entry for another package", "--only-fixed --unknown-passes", "0020:later:curl", 1),
+    ("package, version match", "--only-fixed --unknown-passes", "0020:later:tzdata:<1:2024b-1", 0),
+    ("version range misses", "--only-fixed --unknown-passes", "0020:later:tzdata:<2024a-0", 1),
+    ("negligible, all decisions", "--fail-on negligible --unknown-passes --accept-debian \
+      unimportant,no-dsa,postponed,ignored", "0010 0012 0020", 0),
+    ("medium threshold, medium with a fix", "--fail-on medium --unknown-passes --accept-debian \
+      no-dsa,postponed,ignored", "0010 0020", 1),
 ];
 
-fn allowlist(dir: &Path, entries: Entries) -> PathBuf {
+fn allowlist(dir: &Path, entries: &str) -> PathBuf {
     let today = Local::now().date_naive();
     let mut text = String::new();
-    for (id, expiry, extra) in entries {
-        let date = match expiry {
-            Expiry::Today => today,
-            Expiry::Yesterday => today.checked_sub_days(Days::new(1)).unwrap(),
-            Expiry::Later => today.checked_add_days(Days::new(365)).unwrap(),
+    for entry in entries.split_whitespace() {
+        let mut parts = entry.splitn(4, ':');
+        let id = parts.next().unwrap();
+        let date = match parts.next().unwrap_or("later") {
+            "today" => today,
+            "yesterday" => today.checked_sub_days(Days::new(1)).unwrap(),
+            _ => today.checked_add_days(Days::new(365)).unwrap(),
         };
         text.push_str(&format!(
-            "[[allow]]\nid = \"{id}\"\nreason = \"reviewed\"\nexpires = \"{date}\"\n{extra}\n\n"
+            "[[allow]]\nid = \"CVE-2099-{id}\"\nreason = \"reviewed\"\nexpires = \"{date}\"\n"
         ));
+        if let Some(package) = parts.next() {
+            text.push_str(&format!("package = \"{package}\"\n"));
+        }
+        if let Some(versions) = parts.next() {
+            text.push_str(&format!("versions = \"{versions}\"\n"));
+        }
+        text.push('\n');
     }
     let path = dir.join("allow.toml");
     std::fs::write(&path, text).unwrap();
@@ -107,16 +107,13 @@ fn setup() -> Setup {
 fn gate_exit_codes_follow_the_policy_table() {
     let s = setup();
     let mut failures = Vec::new();
-    for case in CASES {
-        let allow = allowlist(s.dir.path(), case.allow);
-        let mut args = case.args.to_vec();
+    for (name, args, entries, want) in CASES {
+        let allow = allowlist(s.dir.path(), entries);
+        let mut args: Vec<&str> = args.split_whitespace().collect();
         args.extend_from_slice(&["--allowlist", allow.to_str().unwrap()]);
         let (code, out, err) = scan(&s.inventory, &s.db, &args);
-        if code != case.code {
-            failures.push(format!(
-                "{}: exit {code}, want {}\n{out}\n{err}",
-                case.name, case.code
-            ));
+        if code != *want {
+            failures.push(format!("{name}: exit {code}, want {want}\n{out}\n{err}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -125,15 +122,8 @@ fn gate_exit_codes_follow_the_policy_table() {
 #[test]
 fn stale_expired_and_fixable_entries_are_named() {
     let s = setup();
-    let allow = allowlist(
-        s.dir.path(),
-        &[
-            ("CVE-2099-0020", Expiry::Later, ""),
-            ("CVE-2099-9999", Expiry::Later, ""),
-            ("CVE-2099-0010", Expiry::Yesterday, ""),
-        ],
-    );
-    let mut args = PASS_UNKNOWN.to_vec();
+    let allow = allowlist(s.dir.path(), "0020 9999 0010:yesterday");
+    let mut args = vec!["--unknown-passes"];
     args.extend_from_slice(&["--allowlist", allow.to_str().unwrap()]);
     let (code, out, _) = scan(&s.inventory, &s.db, &args);
     assert_eq!(code, 1);

@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long)]
     unknown_passes: bool,
     /// Refuse feeds fetched or imported longer ago than this (e.g. 36h, 7d).
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_age)]
     max_feed_age: Duration,
     /// Also write SARIF 2.1.0 to this file.
     #[arg(long, value_name = "FILE")]
@@ -240,6 +240,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("{}", report.verdict.summary);
     }
     Ok(report.verdict.exit_code)
+}
+
+fn parse_age(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text)
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

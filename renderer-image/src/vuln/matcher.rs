@@ -4,7 +4,8 @@
 //!   **source** version, because the tracker speaks of source packages only; a binNMU
 //!   binary (`1.2-3+b1`) is built from source `1.2-3` and matches as that. Versions order
 //!   the way dpkg orders them (epochs, `~`, revisions).
-//! - npm packages and crates embedded by `cargo auditable` are matched against OSV.
+//! - npm packages and crates.io crates embedded by `cargo auditable` are matched against OSV;
+//!   path and git dependencies are not, as only their name is shared with crates.io.
 //! - A Node.js runtime no package owns is matched against the Node.js core advisories.
 //! - A bare Chrome or Chromium binary has no feed that speaks of it by version and is not
 //!   matched; a packaged one is matched through its Debian source package.
@@ -252,7 +253,9 @@ pub fn match_inventory(inv: &Inventory, feeds: &Feeds) -> Result<Vec<Finding>, M
                 }
             }
             PackageKind::Cargo => {
-                if let Some(feed) = &feeds.crates {
+                // A path or git dependency shares only its name with the crates.io crate.
+                let local = package.cargo.as_ref().is_some_and(|c| !c.from_registry);
+                if let Some(feed) = feeds.crates.as_ref().filter(|_| !local) {
                     let eco = Ecosystem::CratesIo;
                     findings.extend(match_osv(package, feed, eco, FeedName::OsvCrates));
                 }

@@ -397,8 +397,9 @@ mod tests {
 
     #[test]
     fn osv_import_keeps_only_its_ecosystem() {
-        let data = br#"[{"id": "A", "affected": [{"package": {"ecosystem": "npm", "name": "x"}}]},
-                        {"id": "B", "affected": [{"package": {"ecosystem": "PyPI", "name": "y"}}]}]"#;
+        let data = br#"[
+            {"id": "A", "affected": [{"package": {"ecosystem": "npm", "name": "x"}}]},
+            {"id": "B", "affected": [{"package": {"ecosystem": "PyPI", "name": "y"}}]}]"#;
         let out = normalise(FeedName::OsvNpm, data, "test").unwrap();
         let records: Vec<OsvRecord> = serde_json::from_slice(&out).unwrap();
         assert_eq!(records.len(), 1);

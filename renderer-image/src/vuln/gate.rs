@@ -75,7 +75,7 @@ impl Disposition {
             Disposition::Accepted { .. } => "accepted",
             Disposition::BelowThreshold => "below threshold",
             Disposition::NoFixAvailable => "no fix yet",
-            Disposition::UnknownSetAside => "unrated, set aside",
+            Disposition::UnknownSetAside => "unrated, passes",
         }
     }
 }

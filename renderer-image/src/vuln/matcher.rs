@@ -189,6 +189,15 @@ pub fn debian_release(inv: &Inventory) -> Result<Option<String>, MatchError> {
             distro: distro.id.clone(),
         });
     }
+    // Unstable shares testing's os-release; only `debian_version` (`trixie/sid`) tells them
+    // apart, and the tracker keeps separate records for `sid`.
+    if distro
+        .point_release
+        .as_deref()
+        .is_some_and(|p| p.ends_with("/sid"))
+    {
+        return Ok(Some("sid".to_string()));
+    }
     if let Some(codename) = distro.codename.as_ref().filter(|c| !c.is_empty()) {
         return Ok(Some(codename.clone()));
     }
@@ -445,4 +454,78 @@ fn match_node(package: &Package, feed: &super::feeds::NodeFeed) -> Vec<Finding> 
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{DebDetails, Distro, Generator, ImageInfo};
+
+    fn image(distro: Distro) -> Inventory {
+        Inventory {
+            schema_version: 1,
+            generator: Generator {
+                name: "t".into(),
+                version: "0".into(),
+            },
+            image: ImageInfo {
+                reference: "t".into(),
+                id: "sha256:0".into(),
+                repo_tags: Vec::new(),
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            distro: Some(distro),
+            layers: Vec::new(),
+            packages: vec![Package {
+                kind: PackageKind::Deb,
+                name: "bash".into(),
+                version: "5.2-1".into(),
+                purl: String::new(),
+                path: String::new(),
+                layer: LayerRef {
+                    index: 0,
+                    diff_id: String::new(),
+                    instruction: String::new(),
+                },
+                deb: Some(DebDetails {
+                    architecture: "amd64".into(),
+                    source_name: "bash".into(),
+                    source_version: "5.2-1".into(),
+                }),
+                cargo: None,
+                sha256: None,
+            }],
+            unaccounted_executables: Vec::new(),
+        }
+    }
+
+    fn distro(version_id: Option<&str>, codename: Option<&str>, point: Option<&str>) -> Distro {
+        Distro {
+            id: "debian".into(),
+            version_id: version_id.map(Into::into),
+            codename: codename.map(Into::into),
+            point_release: point.map(Into::into),
+            pretty_name: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_tracker_release_of_the_image() {
+        let release = |d| debian_release(&image(d)).unwrap();
+        let bookworm = distro(Some("12"), Some("bookworm"), Some("12.10"));
+        assert_eq!(release(bookworm).as_deref(), Some("bookworm"));
+        let by_number = distro(Some("11"), None, None);
+        assert_eq!(release(by_number).as_deref(), Some("bullseye"));
+        let unstable = distro(None, Some("trixie"), Some("trixie/sid"));
+        assert_eq!(release(unstable).as_deref(), Some("sid"));
+        assert!(debian_release(&image(distro(None, None, None))).is_err());
+        let mut ubuntu = distro(Some("24.04"), Some("noble"), None);
+        ubuntu.id = "ubuntu".into();
+        assert!(matches!(
+            debian_release(&image(ubuntu)),
+            Err(MatchError::OtherDistro { .. })
+        ));
+    }
 }

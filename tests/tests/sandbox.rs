@@ -453,3 +453,36 @@ async fn as_pid_1_it_leaves_no_zombie_after_timeouts_and_a_chrome_kill() {
     assert!(!socket.exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_cannot_drive_chrome_over_devtools() {
+    let sup = Supervisor::start(&[]).await;
+    let chrome = sup.chrome_pid().await;
+    // Chrome has no DevTools port of its own: no process of its group listens on TCP.
+    for pid in processes_in_group(chrome) {
+        let open = render_tests::listening_tcp(pid);
+        assert!(open.is_empty(), "chrome process {pid} listens on {open:?}");
+    }
+    // The supervisor's relay to Chrome's pipe took its one client (the supervisor itself)
+    // and listens no more; anything else trying a DevTools handshake gets nothing.
+    for address in render_tests::listening_tcp(sup.pid()) {
+        let handshake = "GET /devtools/browser/x HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\n\
+            connection: upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            sec-websocket-version: 13\r\n\r\n";
+        let answer = render_tests::raw_http(address, handshake).await;
+        assert!(
+            !answer.contains("101"),
+            "{address} accepted a DevTools client: {answer}"
+        );
+    }
+    let cmdline = std::fs::read(format!("/proc/{chrome}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(cmdline.contains("--remote-debugging-pipe"));
+    assert!(!cmdline.contains("--remote-debugging-port"));
+    assert_eq!(
+        sup.pdf(&json!({"html": "<p>still driven</p>"}))
+            .await
+            .status,
+        200
+    );
+}

@@ -5,15 +5,22 @@
 //! of a new process group, with a clean environment, no core dumps and a fresh profile
 //! directory; [`ChromeProcess::kill`] signals the whole group and removes the profile.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, pipe2};
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use super::devtools;
+
+/// Lines of Chrome's stderr kept to explain a failed start.
+const STDERR_LINES_KEPT: usize = 20;
 
 #[derive(Debug, Error)]
 pub enum LaunchError {
@@ -27,10 +34,6 @@ pub enum LaunchError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("chrome exited before it was ready: {stderr}")]
-    Exited { stderr: String },
-    #[error("chrome did not announce its DevTools endpoint within {0:?}")]
-    Timeout(Duration),
 }
 
 /// What Chrome needs to start.
@@ -46,9 +49,8 @@ pub struct LaunchOptions {
 const FLAGS: &[&str] = &[
     // No window, and the same renderer as headful Chrome (old headless was split out).
     "--headless=new",
-    // The supervisor drives Chrome over CDP; port 0 lets the kernel pick a free port.
-    "--remote-debugging-port=0",
-    "--remote-debugging-address=127.0.0.1",
+    // The supervisor drives Chrome over CDP on pipes: no DevTools port anyone could reach.
+    "--remote-debugging-pipe",
     // Start on a blank page instead of a new-tab page that loads remote content.
     "about:blank",
     // No first-run dialogs, default-browser checks or sign-in prompts.
@@ -102,11 +104,12 @@ pub struct ChromeProcess {
     child: Child,
     pgid: Pid,
     profile: PathBuf,
-    pub ws_url: String,
+    bridge: devtools::Bridge,
+    stderr_head: Arc<Mutex<Vec<String>>>,
 }
 
 impl ChromeProcess {
-    pub async fn launch(options: &LaunchOptions, timeout: Duration) -> Result<Self, LaunchError> {
+    pub async fn launch(options: &LaunchOptions) -> Result<Self, LaunchError> {
         // A fresh profile per launch: nothing from an earlier Chrome (cookies, cache, a
         // SingletonLock left by a crash) can reach a new one.
         let profile = options
@@ -136,13 +139,25 @@ impl ChromeProcess {
         // signalled at once.
         command.process_group(0);
 
-        // No core dumps: a crashing renderer must not write page contents to disk.
-        // SAFETY: the closure runs between fork and exec and only calls setrlimit, which is
-        // async-signal-safe.
+        // No core dumps (set in the pre-exec step below): a crashing renderer must not
+        // write page contents to disk.
+
+        // CDP over two pipes instead of a port: Chrome reads commands on fd 3 and writes
+        // answers and events on fd 4 (see `devtools`).
+        let (chrome_reads, to_chrome) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_error(options))?;
+        let (from_chrome, chrome_writes) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_error(options))?;
+        let (reads_fd, writes_fd) = (chrome_reads.as_raw_fd(), chrome_writes.as_raw_fd());
+        // SAFETY: the closure runs between fork and exec and only calls fcntl, dup2 and
+        // setrlimit, which are async-signal-safe. Both pipe ends are first copied above fd
+        // 10 so that placing one on 3 cannot overwrite the other.
         unsafe {
-            command.pre_exec(|| {
-                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
-                    .map_err(std::io::Error::from)
+            command.pre_exec(move || {
+                let high_reads = dup_above(reads_fd, 10)?;
+                let high_writes = dup_above(writes_fd, 10)?;
+                dup2_raw(high_reads, 3)?;
+                dup2_raw(high_writes, 4)?;
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)?;
+                Ok(())
             });
         }
 
@@ -155,51 +170,50 @@ impl ChromeProcess {
             path: options.executable.clone(),
             source,
         })?;
+        // Chrome holds its ends now; ours must close so that its exit is seen as EOF.
+        drop(chrome_reads);
+        drop(chrome_writes);
         let pgid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
         let stderr = child.stderr.take().expect("stderr is piped");
 
-        let mut process = ChromeProcess {
+        // Keep draining stderr so Chrome never blocks on a full pipe; the first lines are
+        // kept to explain a failed start.
+        let stderr_head = Arc::new(Mutex::new(Vec::new()));
+        let head = stderr_head.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::trace!(target: "chrome", "{line}");
+                let mut head = head.lock().expect("not poisoned");
+                if head.len() < STDERR_LINES_KEPT {
+                    head.push(line);
+                }
+            }
+        });
+
+        let bridge = devtools::Bridge::start(to_chrome, from_chrome)
+            .await
+            .map_err(|source| LaunchError::Spawn {
+                path: options.executable.clone(),
+                source,
+            })?;
+        Ok(ChromeProcess {
             child,
             pgid,
             profile,
-            ws_url: String::new(),
-        };
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen = Vec::new();
-        let found = tokio::time::timeout(timeout, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return Some(url.trim().to_owned());
-                }
-                if seen.len() < 20 {
-                    seen.push(line);
-                }
-            }
-            None
+            bridge,
+            stderr_head,
         })
-        .await;
-        match found {
-            Ok(Some(url)) => process.ws_url = url,
-            Ok(None) => {
-                process.kill().await;
-                return Err(LaunchError::Exited {
-                    stderr: seen.join("\n"),
-                });
-            }
-            Err(_) => {
-                process.kill().await;
-                return Err(LaunchError::Timeout(timeout));
-            }
-        }
+    }
 
-        // Keep draining stderr so Chrome never blocks on a full pipe; its lines are for
-        // debugging only.
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::trace!(target: "chrome", "{line}");
-            }
-        });
-        Ok(process)
+    /// The WebSocket URL the supervisor connects to (see `devtools`).
+    pub fn ws_url(&self) -> &str {
+        &self.bridge.ws_url
+    }
+
+    /// What Chrome printed first, for error messages.
+    pub fn stderr_head(&self) -> String {
+        self.stderr_head.lock().expect("not poisoned").join("\n")
     }
 
     pub fn pid(&self) -> i32 {
@@ -251,4 +265,30 @@ fn clean_env(profile: &Path) -> Vec<(&'static str, String)> {
         ("LANG", "C.UTF-8".into()),
         ("TZ", "UTC".into()),
     ]
+}
+
+fn spawn_error(options: &LaunchOptions) -> impl Fn(nix::Error) -> LaunchError + '_ {
+    move |err| LaunchError::Spawn {
+        path: options.executable.clone(),
+        source: err.into(),
+    }
+}
+
+/// A close-on-exec copy of `fd` numbered at least `floor`, for the pre-exec step.
+fn dup_above(fd: RawFd, floor: RawFd) -> std::io::Result<RawFd> {
+    // SAFETY: fcntl on a descriptor valid in the child; it is async-signal-safe.
+    let copy = unsafe { nix::libc::fcntl(fd, nix::libc::F_DUPFD_CLOEXEC, floor) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(copy)
+}
+
+/// `dup2` on raw descriptors, for the pre-exec step where no owned handles exist.
+fn dup2_raw(from: RawFd, to: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 on two descriptors valid in the child; it is async-signal-safe.
+    if unsafe { nix::libc::dup2(from, to) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

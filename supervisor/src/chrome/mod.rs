@@ -10,6 +10,7 @@
 //!   readers behind a waiting writer, so running jobs finish, new ones wait for the fresh
 //!   browser, and no job fails because of the recycle.
 
+mod devtools;
 pub mod launch;
 pub mod render;
 mod wait;
@@ -26,7 +27,7 @@ use tokio::sync::{Mutex, Notify, OwnedRwLockReadGuard, RwLock, mpsc};
 use crate::metrics::Metrics;
 use launch::{ChromeProcess, LaunchOptions};
 
-/// How long Chrome gets to announce its DevTools endpoint and answer a first call.
+/// How long Chrome gets to accept the DevTools connection and answer a first call.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait between attempts when Chrome will not start.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -49,11 +50,18 @@ pub struct Instance {
 struct Liveness {
     dead: AtomicBool,
     died: Notify,
+    /// The task driving the CDP connection. Aborting it drops the connection, which fails
+    /// every pending call at once; chromiumoxide alone would leave calls pending forever
+    /// once the socket has closed.
+    connection: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Liveness {
     fn mark_dead(&self) {
         self.dead.store(true, Ordering::SeqCst);
+        if let Some(connection) = self.connection.lock().expect("not poisoned").take() {
+            connection.abort();
+        }
         self.died.notify_one();
     }
 }
@@ -291,7 +299,7 @@ impl Chrome {
 
     async fn launch(&self) -> Result<(Arc<Instance>, ChromeProcess), String> {
         let launch = &self.options.launch;
-        let mut process = ChromeProcess::launch(launch, LAUNCH_TIMEOUT)
+        let mut process = ChromeProcess::launch(launch)
             .await
             .map_err(|e| error_chain(&e))?;
         let config = HandlerConfig {
@@ -304,7 +312,7 @@ impl Chrome {
         };
         let connected = tokio::time::timeout(
             LAUNCH_TIMEOUT,
-            Browser::connect_with_config(process.ws_url.clone(), config),
+            Browser::connect_with_config(process.ws_url().to_owned(), config),
         )
         .await;
         let (browser, mut handler) = match connected {
@@ -328,15 +336,20 @@ impl Chrome {
                     break;
                 }
             }
-            watched.mark_dead();
+            watched.dead.store(true, Ordering::SeqCst);
+            watched.died.notify_one();
             drop(handler);
         });
+        *liveness.connection.lock().expect("not poisoned") = Some(handler_task.abort_handle());
         let version = match tokio::time::timeout(LAUNCH_TIMEOUT, browser.version()).await {
             Ok(Ok(v)) => v.product,
             _ => {
                 handler_task.abort();
+                // Let Chrome finish printing why it stopped before reading it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let stderr = process.stderr_head();
                 process.kill().await;
-                return Err("chrome did not answer Browser.getVersion".into());
+                return Err(format!("chrome did not start: {stderr}"));
             }
         };
         let instance = Arc::new(Instance {

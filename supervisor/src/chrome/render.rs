@@ -499,8 +499,10 @@ async fn watch_page(
     let inline = match &job.source {
         Source::Html(html) => {
             let paused = page.event_listener::<EventRequestPaused>().await?;
+            // The whole inline origin is answered here: the document at its root, and a 404
+            // for anything else (the favicon Chrome asks for), which never reaches the proxy.
             let pattern = RequestPattern::builder()
-                .url_pattern(INLINE_URL)
+                .url_pattern(format!("{INLINE_URL}*"))
                 .request_stage(RequestStage::Request)
                 .build();
             page.execute(fetch::EnableParams::builder().pattern(pattern).build())
@@ -548,9 +550,13 @@ async fn watch_page(
                 }
                 Some(event) = async { paused.as_mut()?.next().await } => {
                     let headers = vec![HeaderEntry::new("content-type", "text/html; charset=utf-8")];
-                    let mut fulfil = FulfillRequestParams::new(event.request_id.clone(), 200);
+                    let document = event.request.url == INLINE_URL;
+                    let status = if document { 200 } else { 404 };
+                    let mut fulfil = FulfillRequestParams::new(event.request_id.clone(), status);
                     fulfil.response_headers = Some(headers);
-                    fulfil.body = Some(BASE64.encode(&html).into());
+                    if document {
+                        fulfil.body = Some(BASE64.encode(&html).into());
+                    }
                     if let Err(err) = page.execute(fulfil).await {
                         tracing::debug!(%err, "cannot serve inline html");
                     }

@@ -330,4 +330,12 @@ fn compare_with_grype_maps_upstreams_and_aliases() {
     assert_eq!(theirs, vec!["CVE-2099-0600 openssl"], "{out}");
     assert!(out.contains("compared with grype: 3 in both"), "{out}");
     assert!(out.contains("(1 of theirs allow-listed)"), "{out}");
+
+    let mut json_args = args.to_vec();
+    json_args.extend_from_slice(&["--format", "json"]);
+    let (_, out, _) = scan(&s.inventory, &s.db, &json_args);
+    let doc: Value = serde_json::from_str(&out).expect("JSON stays JSON with --compare");
+    let theirs = &doc["comparison"]["only_theirs"];
+    assert_eq!(theirs[0]["id"], "CVE-2099-0600");
+    assert_eq!(theirs[0]["source_package"], "openssl");
 }

@@ -195,7 +195,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     policy.accept_debian = args.accept_debian.clone();
     policy.unknown_fails = !args.unknown_passes;
     let verdict = gate::judge(findings, &allow, &policy);
-    let report = ScanReport {
+    let mut report = ScanReport {
         schema_version: report::SCHEMA_VERSION,
         generator: ScanReport::generator(),
         scanned_at: chrono::Utc::now(),
@@ -207,7 +207,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         policy,
         allowlist: args.allowlist.as_ref().map(|p| p.display().to_string()),
         verdict,
+        comparison: None,
     };
+    if let Some(path) = &args.compare {
+        let other = compare::OtherReport::load(path)?;
+        report.comparison = Some(compare::compare(&report, &inv, &other, &allow));
+    }
     if let Some(path) = &args.sarif {
         let dockerfile = match &args.dockerfile {
             Some(p) => Some((
@@ -223,15 +228,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(path) = &args.cyclonedx_vex {
         write_file(path, &report::cyclonedx_vex::render(&report)?)?;
     }
-    let mut text = match args.format {
-        Format::Table => report::table::render(&report),
+    let text = match args.format {
+        Format::Table => {
+            let mut text = report::table::render(&report);
+            if let Some(diff) = &report.comparison {
+                text.push_str(&compare::render(diff));
+            }
+            text
+        }
         Format::Json => report::json::render(&report)?,
     };
-    if let Some(path) = &args.compare {
-        let other = compare::OtherReport::load(path)?;
-        let diff = compare::compare(&report, &inv, &other, &allow);
-        text.push_str(&compare::render(&diff));
-    }
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .context("writing to stdout")?;

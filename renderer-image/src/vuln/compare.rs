@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::allowlist::{AllowList, Subject};
 use super::gate::Disposition;
@@ -194,12 +194,19 @@ impl OtherReport {
     }
 }
 
+/// A vulnerability in a source package that one side reported and the other did not.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Difference {
+    pub id: String,
+    pub source_package: String,
+}
+
 /// What each side found that the other did not, by vulnerability and source package.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Comparison {
     pub tool: String,
-    pub only_ours: BTreeSet<(String, String)>,
-    pub only_theirs: BTreeSet<(String, String)>,
+    pub only_ours: BTreeSet<Difference>,
+    pub only_theirs: BTreeSet<Difference>,
     pub both: usize,
     /// Findings of the other tool the allow-list accepts, left out of the comparison.
     pub theirs_allowed: usize,
@@ -275,7 +282,10 @@ pub fn compare(
         if found {
             result.both += 1;
         } else {
-            result.only_ours.insert((id.clone(), source.clone()));
+            result.only_ours.insert(Difference {
+                id: id.clone(),
+                source_package: source.clone(),
+            });
         }
     }
     for ((id, source), ids) in &theirs {
@@ -283,7 +293,10 @@ pub fn compare(
             .iter()
             .any(|((_, s), o)| s == source && overlaps(ids, o));
         if !found {
-            result.only_theirs.insert((id.clone(), source.clone()));
+            result.only_theirs.insert(Difference {
+                id: id.clone(),
+                source_package: source.clone(),
+            });
         }
     }
     result
@@ -302,15 +315,12 @@ pub fn render(c: &Comparison) -> String {
         c.tool,
         c.theirs_allowed
     );
-    for (id, source) in &c.only_ours {
-        let _ = writeln!(out, "  only here:        {id:<20} {source}");
+    for d in &c.only_ours {
+        let _ = writeln!(out, "  only here:        {:<20} {}", d.id, d.source_package);
     }
-    for (id, source) in &c.only_theirs {
-        let _ = writeln!(
-            out,
-            "  only in {:<9} {id:<20} {source}",
-            format!("{}:", c.tool)
-        );
+    for d in &c.only_theirs {
+        let tool = format!("{}:", c.tool);
+        let _ = writeln!(out, "  only in {tool:<9} {:<20} {}", d.id, d.source_package);
     }
     out
 }

@@ -10,6 +10,7 @@ pub mod vex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::compare::Comparison;
 use super::db::FeedRecord;
 use super::gate::{Policy, Verdict};
 use crate::inventory::{Distro, ImageInfo, Layer};
@@ -35,6 +36,9 @@ pub struct ScanReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowlist: Option<String>,
     pub verdict: Verdict,
+    /// The differences from another scanner's report, with `--compare`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 impl ScanReport {

@@ -486,3 +486,79 @@ async fn another_process_cannot_drive_chrome_over_devtools() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_client_is_cut_off_by_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sup = Supervisor::start(&["--read-timeout", "3s"]).await;
+
+    // Headers at one byte per second never complete.
+    let mut slow = tokio::net::UnixStream::connect(&sup.socket).await.unwrap();
+    let started = Instant::now();
+    let mut cut_off = false;
+    for byte in b"POST /v1/pdf HTTP/1.1\r\nhost: x\r\n" {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_secs(1), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut_off = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(cut_off, "the slow client was never cut off");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cut off late: {:?}",
+        started.elapsed()
+    );
+
+    // A body that trickles in after complete headers gets a 400 naming the cause.
+    let mut trickle = tokio::net::UnixStream::connect(&sup.socket).await.unwrap();
+    let head = "POST /v1/pdf HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{";
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), trickle.read_to_end(&mut answer));
+    let _ = read.await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("read timeout"), "{answer}");
+
+    assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_idle_connections_do_not_stop_a_well_behaved_client() {
+    // The test process needs more descriptors than the usual 1024.
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let wanted = 4096.max(hard);
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, wanted, wanted)
+        .unwrap();
+    let sup = Supervisor::start(&["--read-timeout", "60s"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        idle.push(tokio::net::UnixStream::connect(&sup.socket).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answer = sup
+        .pdf(&json!({"html": "<p>served beside a thousand idle clients</p>"}))
+        .await;
+    assert_eq!(answer.status, 200);
+    assert!(render_tests::pdf_text(&answer.body).contains("a thousand idle clients"));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sup.pid())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 100 * 1024,
+        "supervisor RSS is {rss_kb} kB with 1000 idle connections"
+    );
+    drop(idle);
+}

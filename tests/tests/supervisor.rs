@@ -681,3 +681,39 @@ async fn a_bad_selector_or_time_zone_is_a_400_at_once() {
         .await;
     assert_eq!(good.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sup = Supervisor::start(&["--write-timeout", "2s"]).await;
+    // One canvas of random pixels: a PDF of about 12 MB, far more than a socket buffers.
+    let html = "<script>const c = document.createElement('canvas'); c.width = c.height = 2000;\
+        const x = c.getContext('2d'); const d = x.createImageData(2000, 2000);\
+        const w = new Uint32Array(d.data.buffer);\
+        for (let i = 0; i < w.length; i += 16384) crypto.getRandomValues(w.subarray(i, i + 16384));\
+        for (let i = 3; i < d.data.length; i += 4) d.data[i] = 255;\
+        x.putImageData(d, 0, 0); document.body.appendChild(c);</script>";
+    let body = json!({"html": html}).to_string();
+    let mut stream = tokio::net::UnixStream::connect(&sup.socket).await.unwrap();
+    let head = format!(
+        "POST /v1/pdf HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut first = [0u8; 64];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    // Stop reading; the job must not hold its slot and browser context forever.
+    let started = Instant::now();
+    while sup.health().await["jobs"]["running"] != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the stalled job was never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ended by the timeout, not by the whole PDF fitting into the socket's buffers.
+    assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+    drop(stream);
+    assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
+}

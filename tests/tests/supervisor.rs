@@ -687,7 +687,7 @@ async fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sup = Supervisor::start(&["--write-timeout", "2s"]).await;
     // One canvas of random pixels: a PDF of about 12 MB, far more than a socket buffers.
-    let html = "<script>const c = document.createElement('canvas'); c.width = c.height = 2000;\
+    let html = "<body><script>const c = document.createElement('canvas'); c.width = c.height = 2000;\
         const x = c.getContext('2d'); const d = x.createImageData(2000, 2000);\
         const w = new Uint32Array(d.data.buffer);\
         for (let i = 0; i < w.length; i += 16384) crypto.getRandomValues(w.subarray(i, i + 16384));\
@@ -713,7 +713,11 @@ async fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Ended by the timeout, not by the whole PDF fitting into the socket's buffers.
-    assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     drop(stream);
     assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
 }

@@ -35,7 +35,7 @@ use chromiumoxide::cdp::browser_protocol::page::{
     NavigateParams, PrintToPdfParams, PrintToPdfTransferMode, Viewport,
 };
 use chromiumoxide::cdp::browser_protocol::target::{
-    CreateBrowserContextParams, CreateTargetParams,
+    CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, EventTargetCreated,
 };
 use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EvaluateParams, EventConsoleApiCalled, EventExceptionThrown,
@@ -104,13 +104,17 @@ struct JobPage {
     context: Option<BrowserContextId>,
     page: Page,
     watcher: Option<JoinHandle<()>>,
+    popups: Option<JoinHandle<()>>,
     proxy: EgressProxy,
 }
 
 impl Drop for JobPage {
     fn drop(&mut self) {
-        if let Some(watcher) = self.watcher.take() {
-            watcher.abort();
+        for task in [self.watcher.take(), self.popups.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         if let Some(context) = self.context.take() {
             let instance = self.instance.clone();
@@ -173,8 +177,14 @@ pub async fn render(
         context: Some(context),
         page,
         watcher: None,
+        popups: None,
         proxy,
     };
+    page.popups = Some(
+        close_popups(&instance, &page)
+            .await
+            .map_err(|e| cdp_error(&instance, "subscribing", e))?,
+    );
     let fail = |step: &str| {
         let instance = instance.clone();
         let step = step.to_owned();
@@ -406,6 +416,31 @@ async fn open_page(
             Err(cdp_error(instance, "opening a page", err))
         }
     }
+}
+
+/// Closes any window the job's page opens (popups, `target=_blank` links), so that a
+/// page cannot start a second, unwatched page.
+async fn close_popups(
+    instance: &Arc<Instance>,
+    page: &JobPage,
+) -> Result<JoinHandle<()>, CdpError> {
+    let mut created = instance
+        .browser
+        .event_listener::<EventTargetCreated>()
+        .await?;
+    let context = page.context.clone();
+    let own = page.page.target_id().clone();
+    let instance = instance.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(event) = created.next().await {
+            let target = &event.target_info;
+            if target.browser_context_id == context && target.target_id != own {
+                tracing::debug!(url = %target.url, "closing a window the page opened");
+                let close = CloseTargetParams::new(target.target_id.clone());
+                let _ = instance.browser.execute(close).await;
+            }
+        }
+    }))
 }
 
 /// Emulation and request settings, applied before navigation.

@@ -339,3 +339,37 @@ fn compare_with_grype_maps_upstreams_and_aliases() {
     assert_eq!(theirs[0]["id"], "CVE-2099-0600");
     assert_eq!(theirs[0]["source_package"], "openssl");
 }
+
+#[test]
+fn table_groups_by_source_package_and_ends_in_a_verdict() {
+    let s = setup();
+    let (code, out, _) = scan(
+        &s.inventory,
+        &s.db,
+        &["--allowlist", s.allow.to_str().unwrap()],
+    );
+    assert_eq!(code, 1);
+    let groups: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("  ["))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            "@scope/merge 2.1.3  [@scope/merge]",
+            "curl 7.88.1-10+deb12u8  [curl, libcurl4]",
+            "openssl 3.0.15-1~deb12u1  [libssl3, openssl]",
+            "tzdata 2024a-0+deb12u1  [tzdata]",
+        ]
+    );
+    assert!(out.contains("  layer 1: RUN /bin/sh -c apt-get install -y curl # buildkit"));
+    assert!(
+        out.contains("accepted by allow-list entry 2: tzdata is refreshed"),
+        "{out}"
+    );
+    let verdict = out.lines().last().unwrap();
+    assert!(
+        verdict.starts_with("FAIL: 5 findings at or above high not accepted"),
+        "{verdict}"
+    );
+}

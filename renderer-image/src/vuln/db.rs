@@ -249,14 +249,14 @@ impl Database {
     /// Downloads a feed, asking the server only for data newer than what is stored.
     ///
     /// Nothing is replaced unless the whole download arrived and parsed: a failure at any
-    /// point leaves the stored data and its record as they were.
+    /// point leaves the stored data and its record as they were. The lock is taken only to
+    /// replace the files, so scans are not held up by a slow download.
     pub fn update(
         &self,
         feed: FeedName,
         url: &str,
         timeout: Duration,
     ) -> Result<UpdateOutcome, DbError> {
-        let _lock = self.lock_exclusive()?;
         let previous = self
             .record(feed)?
             .filter(|r| r.source == url && self.data_path(feed).exists());
@@ -286,6 +286,7 @@ impl Database {
             && let Some(mut prev) = previous
         {
             prev.fetched_at = Utc::now();
+            let _lock = self.lock_exclusive()?;
             self.write_record(&prev)?;
             return Ok(UpdateOutcome::NotModified);
         }
@@ -321,6 +322,7 @@ impl Database {
             last_modified,
             size: data.len() as u64,
         };
+        let _lock = self.lock_exclusive()?;
         self.store(&data, &record)?;
         Ok(UpdateOutcome::Replaced {
             size: data.len() as u64,

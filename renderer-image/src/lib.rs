@@ -6,11 +6,13 @@
 //! - [`sbom`] writes CycloneDX and SPDX documents.
 //! - [`vuln`] matches an inventory against vulnerability feeds and gates CI on the result.
 //! - [`base`] builds the offline Debian base image.
+//! - [`hardened`] builds the renderer image and runs it locked down.
 //! - [`cli`] holds one thin module per subcommand.
 
 pub mod base;
 pub mod catalog;
 pub mod cli;
+pub mod hardened;
 pub mod image;
 pub mod inventory;
 pub mod sbom;

@@ -1,12 +1,17 @@
 //! Command-line entry: parse, run one subcommand, print errors once.
 //!
 //! Exit codes: 0 on success, 1 when `scan` finds vulnerabilities nobody accepted (or expired
-//! allow-list entries), 2 on any error (a bad argument included).
+//! allow-list entries) and when `build`, `run` or `stop` could not do what was asked (a
+//! failed build step, a missing image, a container that never became healthy), 2 on any
+//! other error (a bad argument, an unreachable or too old engine).
 
 mod base;
+mod build;
 mod db;
 mod inventory;
+mod run;
 mod scan;
+mod stop;
 mod vex;
 
 use std::process::ExitCode;
@@ -36,6 +41,12 @@ enum Command {
     Db(db::Args),
     /// Write the allow-list as an OpenVEX document for an image.
     Vex(vex::Args),
+    /// Build the renderer image through the engine.
+    Build(build::Args),
+    /// Start the renderer image locked down and wait until it is healthy.
+    Run(run::Args),
+    /// Stop a renderer container within its stop timeout and remove it.
+    Stop(stop::Args),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
@@ -68,6 +79,9 @@ pub fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args).await,
             Command::Db(args) => db::run(args),
             Command::Vex(args) => vex::run(args).await,
+            Command::Build(args) => build::run(args).await,
+            Command::Run(args) => run::run(args).await,
+            Command::Stop(args) => stop::run(args).await,
         }
     });
     match result {

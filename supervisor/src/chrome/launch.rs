@@ -81,8 +81,14 @@ const FLAGS: &[&str] = &[
     // Permission prompts (camera, notifications, geolocation) are answered "no".
     "--deny-permission-prompts",
     // Translate, media router and optimization hints open connections of their own.
+    // The address-bar popups are WebUI pages Chrome preloads in a renderer of their own
+    // for every window, a job's included: memory and CPU for nothing in headless mode.
+    // The on-device model service starts a utility process of its own.
+    // Chrome honours only the last --disable-features, so every feature is in this one.
     "--disable-features=Translate,MediaRouter,DialMediaRouteProvider,OptimizationHints,\
-     AutofillServerCommunication,InterestFeedContentSuggestions,CalculateNativeWinOcclusion",
+     AutofillServerCommunication,InterestFeedContentSuggestions,CalculateNativeWinOcclusion,\
+     WebUIOmniboxPopup,WebUIOmniboxAimPopup,OptimizationGuideModelDownloading,\
+     OptimizationGuideOnDeviceModel,OnDeviceModelService",
     // Every request goes through the job's egress proxy, which speaks TCP only: QUIC
     // would leave over UDP, and WebRTC would send STUN over UDP to any address a page
     // names. Prefetching DNS would resolve names the policy never allowed.
@@ -222,11 +228,22 @@ impl ChromeProcess {
 
     /// Kills every process of the group, reaps the leader and removes the profile.
     pub async fn kill(&mut self) {
+        self.kill_all();
+        let _ = self.child.wait().await;
+        remove_profile(&self.profile);
+    }
+
+    /// Kills the process group, then every process that still names this launch's profile
+    /// on its command line: Chrome's crash handler daemonizes into a session of its own
+    /// (even with crash reporting off), outside the group, and would outlive every
+    /// Chrome otherwise.
+    fn kill_all(&self) {
         if self.pgid.as_raw() > 0 {
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
-        let _ = self.child.wait().await;
-        remove_profile(&self.profile);
+        for pid in processes_naming(&self.profile) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
     }
 
     /// Resolves when the group leader exits.
@@ -237,11 +254,27 @@ impl ChromeProcess {
 
 impl Drop for ChromeProcess {
     fn drop(&mut self) {
-        if self.pgid.as_raw() > 0 {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-        }
+        self.kill_all();
         remove_profile(&self.profile);
     }
+}
+
+/// Processes whose command line contains `path`. Only processes of our own uid can be
+/// read and signalled; Chrome's are.
+fn processes_naming(path: &Path) -> Vec<Pid> {
+    let needle = path.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(Pid::from_raw)
+        .collect()
 }
 
 fn remove_profile(profile: &Path) {

@@ -256,6 +256,8 @@ pub async fn render(
             Until::Load => "load",
             Until::Networkidle => "networkIdle",
         };
+        let mut ours_started = false;
+        let mut successors = Vec::new();
         loop {
             // Responses first: Chrome reports the document's response before its load
             // event, and the status must be checked before the load counts.
@@ -281,9 +283,20 @@ pub async fn render(
                     }
                 }
                 Some(event) = lifecycle.next() => {
-                    if event.loader_id == loader && event.frame_id == nav.frame_id
-                        && event.name == wanted
-                    {
+                    // The main frame's document may be replaced while loading (a script
+                    // setting location, a form submitted): a document that starts after
+                    // ours counts as its successor, and its load counts too. Events of
+                    // the blank page the tab opened with come before ours and never count.
+                    if event.frame_id != nav.frame_id {
+                        continue;
+                    }
+                    if event.loader_id == loader {
+                        ours_started = true;
+                    } else if ours_started && event.name == "init" {
+                        successors.push(event.loader_id.clone());
+                    }
+                    let ours = event.loader_id == loader || successors.contains(&event.loader_id);
+                    if ours && event.name == wanted {
                         return Ok(());
                     }
                 }
@@ -434,7 +447,9 @@ async fn close_popups(
     Ok(tokio::spawn(async move {
         while let Some(event) = created.next().await {
             let target = &event.target_info;
-            if target.browser_context_id == context && target.target_id != own {
+            // Only windows: frames of other sites are targets too, and must live.
+            let window = target.r#type == "page";
+            if window && target.browser_context_id == context && target.target_id != own {
                 tracing::debug!(url = %target.url, "closing a window the page opened");
                 let close = CloseTargetParams::new(target.target_id.clone());
                 let _ = instance.browser.execute(close).await;

@@ -159,7 +159,7 @@ async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Proxy
     forward(request, upstream).await
 }
 
-/// Target of a `CONNECT host:port` tunnel: TLS or a WebSocket, so https or wss origins.
+/// Target of a `CONNECT host:port` tunnel: TLS or a WebSocket, so https, wss or ws origins.
 fn tunnel_target(
     request: &Request<Incoming>,
     state: &State,
@@ -169,7 +169,8 @@ fn tunnel_target(
         .authority()
         .ok_or_else(|| Refusal("CONNECT without host".into()))?;
     let port = authority.port_u16().unwrap_or(443);
-    for scheme in ["https", "wss"] {
+    // Chrome tunnels TLS and every WebSocket, plain ws included, through CONNECT.
+    for scheme in ["https", "wss", "ws"] {
         let url = Url::parse(&format!("{scheme}://{}:{port}/", authority.host()))
             .map_err(|e| Refusal(format!("bad host {}: {e}", authority.host())))?;
         if let Some(origin) = state.origins.find(&url) {

@@ -210,6 +210,15 @@ impl Supervisor {
             })
     }
 
+    /// Submits a PDF job in the background; the handle yields its answer.
+    pub fn submit_pdf(&self, job: &Value) -> tokio::task::JoinHandle<Result<Answer, String>> {
+        let socket = self.socket.clone();
+        let body = job.to_string();
+        tokio::spawn(async move {
+            request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
+        })
+    }
+
     pub async fn pdf(&self, job: &Value) -> Answer {
         self.request("POST", "/v1/pdf", Some(job.to_string().as_bytes()))
             .await
@@ -450,6 +459,13 @@ impl WebServer {
             .lock()
             .unwrap()
             .insert(path.to_owned(), canned);
+    }
+
+    /// Waits until a request for `path` has arrived.
+    pub async fn wait_for_hit(&self, path: &str) {
+        while self.hits(path).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn hits(&self, path: &str) -> Vec<Hit> {

@@ -1,7 +1,5 @@
 //! The egress policy: what a page may reach, enforced on every request.
 
-use std::time::Duration;
-
 use render_tests::{Canned, Supervisor, WebServer};
 use serde_json::json;
 
@@ -117,16 +115,8 @@ async fn a_job_may_narrow_the_allow_list_but_not_widen_it() {
 async fn another_uid_gets_nothing_from_the_egress_proxy() {
     let web = WebServer::start().await;
     let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
-    let running = tokio::spawn({
-        let socket = sup.socket.clone();
-        let body = json!({"url": web.url("/hang"), "timeout_ms": 15000}).to_string();
-        async move {
-            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
-        }
-    });
-    while web.hits("/hang").is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let running = sup.submit_pdf(&json!({"url": web.url("/hang"), "timeout_ms": 15000}));
+    web.wait_for_hit("/hang").await;
     // The proxy is the loopback listener of the supervisor's own process.
     let proxy = render_tests::listening_tcp(sup.pid());
     assert_eq!(proxy.len(), 1, "{proxy:?}");

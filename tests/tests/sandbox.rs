@@ -148,11 +148,7 @@ fn assert_renderers_sandboxed(chrome_pid: i32) {
 async fn chrome_sandbox_is_on_when_started_as_root_with_user() {
     let sup = Supervisor::start(&[]).await;
     // A page keeps a renderer alive while we look at it.
-    let page = tokio::spawn({
-        let socket = sup.socket.clone();
-        let job = json!({"html": "<p>x</p>", "wait": {"delay_ms": 3000}}).to_string();
-        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
-    });
+    let page = sup.submit_pdf(&json!({"html": "<p>x</p>", "wait": {"delay_ms": 3000}}));
     let chrome = sup.chrome_pid().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while renderers(chrome).is_empty() && Instant::now() < deadline {
@@ -221,11 +217,7 @@ async fn chrome_sandbox_is_on_when_started_unprivileged() {
 async fn sigterm_lets_the_running_job_finish_then_exits_cleanly() {
     let mut sup = Supervisor::start(&[]).await;
     let chrome = sup.chrome_pid().await;
-    let running = tokio::spawn({
-        let socket = sup.socket.clone();
-        let job = json!({"html": "<p>finishing</p>", "wait": {"delay_ms": 2500}}).to_string();
-        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
-    });
+    let running = sup.submit_pdf(&json!({"html": "<p>finishing</p>", "wait": {"delay_ms": 2500}}));
     while sup.health().await["jobs"]["running"] != 1 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

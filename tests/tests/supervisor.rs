@@ -248,23 +248,8 @@ async fn survives_chrome_being_killed_between_and_during_jobs() {
     // During a job: the page hangs, Chrome's main process is killed under it.
     let second = sup.chrome_pid().await;
     assert_ne!(first, second);
-    let job = tokio::spawn({
-        let socket = sup.socket.clone();
-        let job = json!({"url": web.url("/hang"), "timeout_ms": 20000});
-        async move {
-            render_tests::request(
-                &socket,
-                "POST",
-                "/v1/pdf",
-                Some(job.to_string().as_bytes()),
-                &[],
-            )
-            .await
-        }
-    });
-    while web.hits("/hang").is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let job = sup.submit_pdf(&json!({"url": web.url("/hang"), "timeout_ms": 20000}));
+    web.wait_for_hit("/hang").await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(second),
         nix::sys::signal::Signal::SIGKILL,
@@ -420,13 +405,7 @@ async fn jobs_do_not_see_each_others_cookies_storage_or_cache() {
     assert_eq!(sup.pdf(&job(0)).await.status, 200);
     assert_eq!(sup.pdf(&job(0)).await.status, 200);
     // Concurrently: A holds its page open while B runs.
-    let a = tokio::spawn({
-        let socket = sup.socket.clone();
-        let body = job(1500).to_string();
-        async move {
-            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
-        }
-    });
+    let a = sup.submit_pdf(&job(1500));
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(sup.pdf(&job(0)).await.status, 200);
     assert_eq!(a.await.unwrap().unwrap().status, 200);
@@ -517,16 +496,8 @@ async fn no_tcp_or_udp_socket_of_the_daemon_accepts_a_job() {
     let web = WebServer::start().await;
     let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
     // While a job runs its egress proxy listens on loopback; it must not take jobs.
-    let running = tokio::spawn({
-        let socket = sup.socket.clone();
-        let body = json!({"url": web.url("/hang"), "timeout_ms": 15000}).to_string();
-        async move {
-            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
-        }
-    });
-    while web.hits("/hang").is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let running = sup.submit_pdf(&json!({"url": web.url("/hang"), "timeout_ms": 15000}));
+    web.wait_for_hit("/hang").await;
     let open = render_tests::listening_inet_sockets(sup.pid());
     assert!(!open.is_empty(), "the running job's proxy was not found");
     assert!(
@@ -626,16 +597,8 @@ async fn recycling_chrome_after_n_jobs_fails_no_job() {
 async fn a_client_that_disconnects_cancels_its_job() {
     let web = WebServer::start().await;
     let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
-    let job = tokio::spawn({
-        let socket = sup.socket.clone();
-        let body = json!({"url": web.url("/hang"), "timeout_ms": 60000}).to_string();
-        async move {
-            render_tests::request(&socket, "POST", "/v1/pdf", Some(body.as_bytes()), &[]).await
-        }
-    });
-    while web.hits("/hang").is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let job = sup.submit_pdf(&json!({"url": web.url("/hang"), "timeout_ms": 60000}));
+    web.wait_for_hit("/hang").await;
     assert_eq!(sup.health().await["jobs"]["running"], 1);
     job.abort();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -720,4 +683,25 @@ async fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
     );
     drop(stream);
     assert_eq!(sup.pdf(&json!({"html": "x"})).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_navigates_while_loading_is_rendered_at_its_destination() {
+    let web = WebServer::start().await;
+    web.route(
+        "/first",
+        Canned::html("<p>first</p><script>location.href = '/second'</script>"),
+    );
+    web.route("/second", Canned::html("<p>second page</p>"));
+    let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
+    let answer = sup
+        .pdf(&json!({"url": web.url("/first"), "timeout_ms": 10000}))
+        .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert!(pdf_text(&answer.body).contains("second page"));
 }

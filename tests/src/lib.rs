@@ -336,6 +336,19 @@ pub async fn request(
     })
 }
 
+/// Waits up to `within` for every process of group `pgid` to vanish and answers those left.
+/// Killed processes stay visible until whoever inherited them has reaped them.
+pub async fn group_gone(pgid: i32, within: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_in_group(pgid);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Processes whose process group is `pgid`.
 pub fn processes_in_group(pgid: i32) -> Vec<i32> {
     let mut found = Vec::new();

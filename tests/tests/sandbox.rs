@@ -6,7 +6,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use render_tests::{Supervisor, TEST_USER, WebServer, processes_in_group, supervisor_bin};
+use render_tests::{
+    Supervisor, TEST_USER, WebServer, group_gone, processes_in_group, supervisor_bin,
+};
 use serde_json::json;
 
 const NOBODY: u32 = 65534;
@@ -251,12 +253,7 @@ async fn sigterm_lets_the_running_job_finish_then_exits_cleanly() {
     .0;
     assert!(status.success(), "exit status {status:?}");
     assert!(!socket.exists(), "the socket file is still there");
-    // Killed processes vanish once whoever inherited them has reaped them.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_in_group(chrome).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let left = processes_in_group(chrome);
+    let left = group_gone(chrome, Duration::from_secs(10)).await;
     assert!(left.is_empty(), "chrome processes are left: {left:?}");
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use render_tests::{Canned, Supervisor, WebServer, pdf_pages, pdf_text, processes_in_group};
+use render_tests::{Canned, Supervisor, WebServer, group_gone, pdf_pages, pdf_text};
 use serde_json::json;
 
 fn decode(png: &[u8]) -> image::RgbaImage {
@@ -240,10 +240,8 @@ async fn survives_chrome_being_killed_between_and_during_jobs() {
         "{}",
         String::from_utf8_lossy(&after_kill.body)
     );
-    assert!(
-        processes_in_group(first).is_empty(),
-        "old chrome processes remain"
-    );
+    let left = group_gone(first, Duration::from_secs(10)).await;
+    assert!(left.is_empty(), "old chrome processes remain: {left:?}");
 
     // During a job: the page hangs, Chrome's main process is killed under it.
     let second = sup.chrome_pid().await;
@@ -267,13 +265,10 @@ async fn survives_chrome_being_killed_between_and_during_jobs() {
     sup.wait_healthy(Duration::from_secs(30)).await;
     let later = sup.pdf(&json!({"html": "<p>later</p>"})).await;
     assert_eq!(later.status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_in_group(second).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left = group_gone(second, Duration::from_secs(10)).await;
     assert!(
-        processes_in_group(second).is_empty(),
-        "processes of the killed chrome remain"
+        left.is_empty(),
+        "processes of the killed chrome remain: {left:?}"
     );
     assert!(
         sup.metric("render_supervisor_chrome_restarts_total", "")

@@ -47,6 +47,10 @@ pub struct HealthArgs {
     /// Give up after this long
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Ask only whether the daemon serves HTTP (/livez), not whether Chrome is ready
+    /// (/healthz): for liveness probes, which must not fail while Chrome is replaced
+    #[arg(long)]
+    pub live: bool,
 }
 
 struct Answer {
@@ -164,11 +168,13 @@ async fn save(mut body: hyper::body::Incoming, output: &Path) -> anyhow::Result<
     Ok(written)
 }
 
-/// Runs `health`; exit 0 when the daemon answers healthy, 1 otherwise (unreachable too).
+/// Runs `health`; exit 0 when the daemon answers healthy (or, with `--live`, alive), 1
+/// otherwise (unreachable too).
 pub fn health(args: HealthArgs) -> u8 {
+    let path = if args.live { "/livez" } else { "/healthz" };
     runtime().block_on(async {
         let asked = tokio::time::timeout(args.timeout, async {
-            let answer = request(&args.socket, "GET", "/healthz", Bytes::new()).await?;
+            let answer = request(&args.socket, "GET", path, Bytes::new()).await?;
             let body = answer.body.collect().await?.to_bytes();
             Ok::<_, anyhow::Error>((answer.status, body))
         })

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -69,7 +69,7 @@ impl Drop for EgressProxy {
 
 /// Why a request was refused.
 #[derive(Debug)]
-struct Refusal(String);
+pub(crate) struct Refusal(pub(crate) String);
 
 impl EgressProxy {
     pub async fn start(origins: OriginList, egress: Arc<Egress>) -> std::io::Result<EgressProxy> {
@@ -130,9 +130,9 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
 
 async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<ProxyBody> {
     let target = if request.method() == Method::CONNECT {
-        tunnel_target(&request, &state)
+        tunnel_target(request.uri(), &state.origins)
     } else {
-        forward_target(&request, &state)
+        forward_target(request.uri(), &state.origins)
     };
     let (origin, host, port) = match target {
         Ok(target) => target,
@@ -160,12 +160,12 @@ async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Proxy
 }
 
 /// Target of a `CONNECT host:port` tunnel: TLS or a WebSocket, so https, wss or ws origins.
-fn tunnel_target(
-    request: &Request<Incoming>,
-    state: &State,
+/// The host is the one the url crate reads from the authority, never the raw text.
+pub(crate) fn tunnel_target(
+    uri: &Uri,
+    origins: &OriginList,
 ) -> Result<(Origin, String, u16), Refusal> {
-    let authority = request
-        .uri()
+    let authority = uri
         .authority()
         .ok_or_else(|| Refusal("CONNECT without host".into()))?;
     let port = authority.port_u16().unwrap_or(443);
@@ -173,7 +173,7 @@ fn tunnel_target(
     for scheme in ["https", "wss", "ws"] {
         let url = Url::parse(&format!("{scheme}://{}:{port}/", authority.host()))
             .map_err(|e| Refusal(format!("bad host {}: {e}", authority.host())))?;
-        if let Some(origin) = state.origins.find(&url) {
+        if let Some(origin) = origins.find(&url) {
             return Ok((
                 origin.clone(),
                 url.host_str().unwrap_or_default().to_owned(),
@@ -187,13 +187,13 @@ fn tunnel_target(
 }
 
 /// Target of a plain-HTTP request in absolute form.
-fn forward_target(
-    request: &Request<Incoming>,
-    state: &State,
+pub(crate) fn forward_target(
+    uri: &Uri,
+    origins: &OriginList,
 ) -> Result<(Origin, String, u16), Refusal> {
-    let url = Url::parse(&request.uri().to_string())
-        .map_err(|e| Refusal(format!("bad request target: {e}")))?;
-    let origin = state.origins.find(&url).ok_or_else(|| {
+    let url =
+        Url::parse(&uri.to_string()).map_err(|e| Refusal(format!("bad request target: {e}")))?;
+    let origin = origins.find(&url).ok_or_else(|| {
         Refusal(format!(
             "{} is not within an allowed origin",
             url.origin().ascii_serialization()
@@ -214,17 +214,17 @@ async fn resolve(
     host: &str,
     port: u16,
 ) -> Result<SocketAddr, Refusal> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let (bare, literal) = literal_address(host);
     let pinned = state
         .pinned
         .lock()
         .expect("not poisoned")
         .get(bare)
         .copied();
-    let candidates: Vec<IpAddr> = match (bare.parse::<IpAddr>(), pinned) {
-        (Ok(ip), _) => vec![ip],
-        (Err(_), Some(ip)) => vec![ip],
-        (Err(_), None) => state
+    let candidates: Vec<IpAddr> = match (literal, pinned) {
+        (Some(ip), _) => vec![ip],
+        (None, Some(ip)) => vec![ip],
+        (None, None) => state
             .egress
             .resolver
             .lookup(bare)
@@ -240,7 +240,7 @@ async fn resolve(
                 "{bare} resolves only to addresses {origin} may not reach: {candidates:?}"
             ))
         })?;
-    if bare.parse::<IpAddr>().is_err() {
+    if literal.is_none() {
         state
             .pinned
             .lock()
@@ -249,6 +249,13 @@ async fn resolve(
             .or_insert(chosen);
     }
     Ok(SocketAddr::new(chosen, port))
+}
+
+/// A host as the url crate writes it (`example.com`, `127.0.0.1`, `[::1]`), without the
+/// brackets of an IPv6 literal, and the address when it is an IP literal.
+pub(crate) fn literal_address(host: &str) -> (&str, Option<IpAddr>) {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    (bare, bare.parse().ok())
 }
 
 async fn forward(mut request: Request<Incoming>, upstream: TcpStream) -> Response<ProxyBody> {

@@ -19,7 +19,8 @@ use tracing::Instrument;
 use super::error::{ApiError, Code};
 use super::{App, Peer};
 use crate::chrome::render::{self, Rendered};
-use crate::job::{Endpoint, JobRequest, Source};
+use crate::config::Settings;
+use crate::job::{Endpoint, Job, JobRequest, Source};
 use crate::metrics::{EndpointLabel, JobLabels};
 
 pub const JOB_ID: &str = "x-job-id";
@@ -209,19 +210,15 @@ async fn read_body(app: &App, request: Request) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Response, ApiError> {
-    if app.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            Code::ShuttingDown,
-            "the renderer is shutting down",
-        ));
-    }
-    let body = read_body(app, request).await?;
-    let job = JobRequest::from_json(&body)?.validate(
-        endpoint,
-        &app.settings.limits,
-        &app.settings.origins,
-    )?;
+/// Everything a body goes through before its job may queue for a render slot: parsing,
+/// validation against the limits, and the page's own URL against the allowed origins.
+pub(crate) fn checked_job(
+    body: &[u8],
+    endpoint: Endpoint,
+    settings: &Settings,
+) -> Result<Job, ApiError> {
+    let job =
+        JobRequest::from_json(body)?.validate(endpoint, &settings.limits, &settings.origins)?;
     if let Source::Url(url) = &job.source {
         tracing::Span::current().record("url_host", url.host_str());
         if job.origins.find(url).is_none() {
@@ -234,6 +231,18 @@ async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Res
             ));
         }
     }
+    Ok(job)
+}
+
+async fn run(app: &Arc<App>, endpoint: Endpoint, request: Request) -> Result<Response, ApiError> {
+    if app.draining.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            Code::ShuttingDown,
+            "the renderer is shutting down",
+        ));
+    }
+    let body = read_body(app, request).await?;
+    let job = checked_job(&body, endpoint, &app.settings)?;
 
     let ticket = app.admission.admit().ok_or_else(|| {
         ApiError::new(

@@ -14,6 +14,8 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod egress;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image_post;
 pub mod init;
 pub mod job;

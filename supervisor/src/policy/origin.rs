@@ -2,9 +2,11 @@
 //!
 //! An origin is `scheme://host[:port]`; the port defaults to the scheme's. The host is a
 //! DNS name, an IP literal, or `*.name`, which matches every subdomain of `name` (not
-//! `name` itself). Names are compared in their WHATWG-canonical form (lower case, no
-//! trailing dot, IDNA), so `HTTP://Example.COM.` and `http://example.com` are the same
-//! origin: spellings that differ only in form must not decide whether a request passes.
+//! `name` itself). Names are compared in their WHATWG-canonical form (lower case, IDNA,
+//! without the trailing dot of a fully qualified name), so `HTTP://Example.COM.` and
+//! `http://example.com` are the same origin: spellings that differ only in form must not
+//! decide whether a request passes. For the same reason an origin is read by the url crate
+//! as a whole, wildcard included, and never taken apart as text first.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -70,11 +72,10 @@ impl Origin {
         let malformed = || OriginError::Malformed {
             origin: text.to_owned(),
         };
-        let (wildcard, rest) = match text.split_once("://*.") {
-            Some((scheme, rest)) => (true, format!("{scheme}://{rest}")),
-            None => (false, text.to_owned()),
-        };
-        let url = Url::parse(&rest).map_err(|_| malformed())?;
+        // The whole text goes through the URL parser, the wildcard label included: it is
+        // `*` in whatever spelling the parser reads as one (`%2a`, a full-width asterisk,
+        // `http:*.name`), exactly as it reads the hosts of the URLs this is matched with.
+        let url = Url::parse(text).map_err(|_| malformed())?;
         let scheme = url.scheme().to_owned();
         if !matches!(scheme.as_str(), "http" | "https" | "ws" | "wss") {
             return Err(OriginError::Scheme {
@@ -93,17 +94,18 @@ impl Origin {
         let port = url.port_or_known_default().ok_or_else(malformed)?;
         let host = match url.host().ok_or_else(malformed)? {
             Host::Domain(name) => {
-                let name = name.trim_end_matches('.').to_owned();
-                if name.is_empty() {
-                    return Err(malformed());
-                }
+                let (wildcard, name) = match name.strip_prefix("*.") {
+                    Some(parent) => (true, parent),
+                    None => (false, name),
+                };
+                let name = without_root(name).ok_or_else(malformed)?.to_owned();
                 if wildcard {
                     HostPattern::Subdomains(name)
                 } else {
                     HostPattern::Name(name)
                 }
             }
-            _ if wildcard => return Err(malformed()),
+            // `*.` before an IP literal never gets here: the parser refuses such a host.
             Host::Ipv4(v4) => HostPattern::Ip(v4.into()),
             Host::Ipv6(v6) => HostPattern::Ip(v6.into()),
         };
@@ -119,7 +121,10 @@ impl Origin {
     pub fn matches(&self, url: &Url) -> bool {
         let Some(host) = url.host() else { return false };
         let host = match host {
-            Host::Domain(d) => Host::Domain(d.trim_end_matches('.')),
+            Host::Domain(d) => match without_root(d) {
+                Some(d) => Host::Domain(d),
+                None => return false,
+            },
             other => other,
         };
         self.scheme == url.scheme()
@@ -130,6 +135,13 @@ impl Origin {
     fn within(&self, wider: &Origin) -> bool {
         self.scheme == wider.scheme && self.port == wider.port && self.host.within(&wider.host)
     }
+}
+
+/// A name without its trailing dot, the DNS root: `example.com.` and `example.com` are one
+/// name. Only one dot goes; `example.com..` is not a spelling of `example.com`. `None` when
+/// nothing is left.
+fn without_root(name: &str) -> Option<&str> {
+    Some(name.strip_suffix('.').unwrap_or(name)).filter(|n| !n.is_empty())
 }
 
 impl fmt::Display for Origin {
@@ -247,6 +259,34 @@ mod tests {
                 .unwrap()
                 .private
         );
+    }
+
+    #[test]
+    fn wildcard_is_read_as_the_url_parser_reads_it() {
+        for spelling in [
+            "https://*.example.com",
+            "https:*.example.com",
+            "https:\\\\*.example.com",
+            "https://%2a.example.com",
+            "https://*%2eexample.com",
+            "https://\u{ff0a}.example.com",
+            "https://*\u{3002}example.com",
+            "https://\t*.example.com",
+        ] {
+            let l = list(&[spelling], &[]);
+            assert!(allowed(&l, "https://a.example.com/"), "{spelling}");
+            assert!(!allowed(&l, "https://example.com/"), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn only_one_trailing_dot_is_the_root() {
+        let l = list(&["https://example.com"], &[]);
+        assert!(allowed(&l, "https://example.com./"));
+        assert!(!allowed(&l, "https://example.com../"));
+        assert!(!allowed(&l, "https://./"));
+        assert!(Origin::parse("https://.", false).is_err());
+        assert!(Origin::parse("https://*.", false).is_err());
     }
 
     #[test]

@@ -168,7 +168,14 @@ pub(crate) fn tunnel_target(
     let authority = uri
         .authority()
         .ok_or_else(|| Refusal("CONNECT without host".into()))?;
-    let port = authority.port_u16().unwrap_or(443);
+    // No port means TLS's. A port that is there but no number up to 65535 is refused: read
+    // as "none", `host:65536` would become `host:443`, which the url crate would never
+    // have produced from any URL.
+    let port = match authority.port_u16() {
+        Some(port) => port,
+        None if authority.as_str().ends_with(authority.host()) => 443,
+        None => return Err(Refusal(format!("bad port in {authority}"))),
+    };
     // Chrome tunnels TLS and every WebSocket, plain ws included, through CONNECT.
     for scheme in ["https", "wss", "ws"] {
         let url = Url::parse(&format!("{scheme}://{}:{port}/", authority.host()))
@@ -310,4 +317,62 @@ fn answer(status: StatusCode, text: String) -> Response<ProxyBody> {
 
 fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(origins: &[&str]) -> OriginList {
+        let own: Vec<String> = origins.iter().map(|s| s.to_string()).collect();
+        OriginList::parse(&own, &[]).unwrap()
+    }
+
+    fn tunnel(target: &str, origins: &OriginList) -> Result<(String, u16), Refusal> {
+        let uri: Uri = target.parse().unwrap();
+        tunnel_target(&uri, origins).map(|(_, host, port)| (host, port))
+    }
+
+    #[test]
+    fn tunnel_without_port_goes_to_443() {
+        let l = allow(&["https://example.com"]);
+        assert_eq!(
+            tunnel("example.com", &l).unwrap(),
+            ("example.com".into(), 443)
+        );
+        assert_eq!(
+            tunnel("example.com:443", &l).unwrap(),
+            ("example.com".into(), 443)
+        );
+    }
+
+    #[test]
+    fn tunnel_refuses_a_port_beyond_65535() {
+        let l = allow(&["https://example.com"]);
+        assert!(tunnel("example.com:65536", &l).is_err());
+        assert!(tunnel("example.com:99999", &l).is_err());
+    }
+
+    #[test]
+    fn tunnel_host_is_read_by_the_url_parser() {
+        let l = allow(&["https://127.0.0.1"]);
+        assert_eq!(tunnel("0x7f.1:443", &l).unwrap(), ("127.0.0.1".into(), 443));
+        assert_eq!(
+            tunnel("2130706433:443", &l).unwrap(),
+            ("127.0.0.1".into(), 443)
+        );
+    }
+
+    #[test]
+    fn literal_addresses_lose_their_brackets() {
+        assert_eq!(
+            literal_address("[::1]"),
+            ("::1", Some("::1".parse().unwrap()))
+        );
+        assert_eq!(
+            literal_address("10.0.0.1").1,
+            Some("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(literal_address("example.com"), ("example.com", None));
+    }
 }

@@ -1,6 +1,7 @@
 //! The offline base image: Debian bookworm built with `mmdebstrap` from the host's apt
 //! sources, the host's Node.js runtime copied to `/usr/local/bin/node` (as the official
 //! `node:*-bookworm-slim` images do), and Debian's Chromium with the fonts the renderer needs.
+//! Without Chromium and the fonts it stands in for `node:*-bookworm-slim` itself.
 //!
 //! No registry is reachable where this runs, so nothing is pulled: the root filesystem is
 //! wrapped in a one-layer `docker save` archive and loaded into the engine under the tag.
@@ -23,10 +24,11 @@ use tokio_util::io::ReaderStream;
 use crate::image::engine::{self, EngineError};
 use crate::image::layer::hex;
 
-/// Debian packages installed on top of `minbase`.
-pub const PACKAGES: &[&str] = &[
-    "ca-certificates",
-    "libstdc++6",
+/// Debian packages installed on top of `minbase` in every base: what Node.js needs.
+pub const NODE_PACKAGES: &[&str] = &["ca-certificates", "libstdc++6"];
+
+/// Debian packages the renderer adds: Chromium and the fonts a report needs.
+pub const RENDERER_PACKAGES: &[&str] = &[
     "chromium",
     "fonts-liberation",
     "fonts-noto-cjk",
@@ -43,6 +45,19 @@ pub struct BaseSpec {
     /// If set, the host's Node.js must be this version (with or without a leading `v`).
     pub node_version: Option<String>,
     pub force: bool,
+    /// Chromium and the fonts too; without them the base is a `node:*-bookworm-slim`
+    /// equivalent, and the Dockerfile's package step installs them from the network.
+    pub chromium: bool,
+}
+
+impl BaseSpec {
+    fn packages(&self) -> Vec<&'static str> {
+        let mut packages = NODE_PACKAGES.to_vec();
+        if self.chromium {
+            packages.extend_from_slice(RENDERER_PACKAGES);
+        }
+        packages
+    }
 }
 
 /// Why the base image could not be built.
@@ -79,17 +94,26 @@ pub enum BaseError {
 #[derive(Debug)]
 pub enum BaseOutcome {
     Existing(String),
-    Built { tag: String, node_version: String },
+    Built {
+        tag: String,
+        node_version: String,
+        chromium: bool,
+    },
 }
 
 impl fmt::Display for BaseOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BaseOutcome::Existing(tag) => write!(f, "{tag} already exists; kept it"),
-            BaseOutcome::Built { tag, node_version } => {
+            BaseOutcome::Built {
+                tag,
+                node_version,
+                chromium,
+            } => {
+                let with = if *chromium { ", chromium" } else { "" };
                 write!(
                     f,
-                    "built {tag} (Debian bookworm, node {node_version}, chromium)"
+                    "built {tag} (Debian bookworm, node {node_version}{with})"
                 )
             }
         }
@@ -126,6 +150,7 @@ pub async fn ensure_base(spec: &BaseSpec) -> Result<BaseOutcome, BaseError> {
     Ok(BaseOutcome::Built {
         tag: spec.tag.clone(),
         node_version,
+        chromium: spec.chromium,
     })
 }
 
@@ -140,10 +165,11 @@ async fn build_and_load(
         source,
     };
     let rootfs = work.join("rootfs.tar");
-    run_mmdebstrap(&rootfs).await?;
+    let packages = spec.packages();
+    run_mmdebstrap(&rootfs, &packages).await?;
 
     let diff_id = format!("sha256:{}", sha256_file(&rootfs).map_err(io)?);
-    let config = image_config(&diff_id, node_version)?;
+    let config = image_config(&diff_id, node_version, &packages)?;
     let config_hex = hex(&Sha256::digest(&config));
     let layer_dir = diff_id.trim_start_matches("sha256:").to_string();
     let manifest = serde_json::json!([{
@@ -225,11 +251,11 @@ fn host_sources() -> Vec<String> {
     files
 }
 
-async fn run_mmdebstrap(rootfs: &Path) -> Result<(), BaseError> {
+async fn run_mmdebstrap(rootfs: &Path, packages: &[&str]) -> Result<(), BaseError> {
     let program = "mmdebstrap";
     let mut cmd = tokio::process::Command::new(program);
     cmd.arg("--variant=minbase")
-        .arg(format!("--include={}", PACKAGES.join(",")))
+        .arg(format!("--include={}", packages.join(",")))
         .arg("--aptopt=Apt::Install-Recommends \"false\"")
         .arg(format!(
             "--customize-hook=copy-in {HOST_NODE} /usr/local/bin"
@@ -275,7 +301,11 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn image_config(diff_id: &str, node_version: &str) -> Result<Vec<u8>, BaseError> {
+fn image_config(
+    diff_id: &str,
+    node_version: &str,
+    packages: &[&str],
+) -> Result<Vec<u8>, BaseError> {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let arch = match std::env::consts::ARCH {
         "aarch64" => Arch::ARM64,
@@ -306,7 +336,7 @@ fn image_config(diff_id: &str, node_version: &str) -> Result<Vec<u8>, BaseError>
                 .created_by(format!(
                     "mmdebstrap --variant=minbase --include={} bookworm; node {node_version} \
                      copied to /usr/local/bin/node",
-                    PACKAGES.join(",")
+                    packages.join(",")
                 ))
                 .build()?,
         ])

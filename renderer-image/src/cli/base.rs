@@ -13,6 +13,10 @@ pub struct Args {
     /// Rebuild even if the tag already exists.
     #[arg(long)]
     force: bool,
+    /// Leave out Chromium and the fonts: a stand-in for `node:*-bookworm-slim`, for
+    /// building the Dockerfile's default path where build containers reach Debian's mirror.
+    #[arg(long)]
+    node_only: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -20,6 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tag: args.tag,
         node_version: args.node_version,
         force: args.force,
+        chromium: !args.node_only,
     };
     let outcome = ensure_base(&spec).await?;
     println!("{outcome}");

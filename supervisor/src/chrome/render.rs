@@ -599,7 +599,8 @@ async fn watch_page(
                     }
                 }
                 Some(event) = async { paused.as_mut()?.next().await } => {
-                    let headers = vec![HeaderEntry::new("content-type", "text/html; charset=utf-8")];
+                    let headers =
+                        vec![HeaderEntry::new("content-type", "text/html; charset=utf-8")];
                     let document = event.request.url == INLINE_URL;
                     let status = if document { 200 } else { 404 };
                     let mut fulfil = FulfillRequestParams::new(event.request_id.clone(), status);

@@ -25,18 +25,11 @@ fn zombies(renderer: &Container) -> Vec<String> {
 fn docker_stop_lets_the_running_job_finish_and_exits_0() {
     ensure_image();
     let _serial = one_at_a_time();
-    let dir = socket_dir();
-    let renderer = Container::new("renderer-image-test-stop");
-    let out = run_renderer(&renderer.name, dir.path(), &["--grace-period", "30s"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = start_renderer("renderer-image-test-stop", &["--grace-period", "30s"]);
+    let (renderer, socket) = (&run.container, run.socket.clone());
     let stop_timeout: u64 = renderer.inspect("{{.Config.StopTimeout}}").parse().unwrap();
     assert!(stop_timeout > 30, "stop timeout {stop_timeout}");
 
-    let socket = dir.path().join("render.sock");
     let job = std::thread::spawn(move || {
         job_within(
             &socket,
@@ -64,25 +57,15 @@ fn docker_stop_lets_the_running_job_finish_and_exits_0() {
         took < Duration::from_secs(stop_timeout),
         "stop took {took:?}, timeout {stop_timeout}s"
     );
-    assert!(
-        !dir.path().join("render.sock").exists(),
-        "socket left behind"
-    );
+    assert!(!run.socket.exists(), "socket left behind");
 }
 
 #[test]
 fn killed_chrome_is_replaced_and_leaves_no_zombie() {
     ensure_image();
     let _serial = one_at_a_time();
-    let dir = socket_dir();
-    let renderer = Container::new("renderer-image-test-kill");
-    let out = run_renderer(&renderer.name, dir.path(), &["--grace-period", "20s"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let socket = dir.path().join("render.sock");
+    let run = start_renderer("renderer-image-test-kill", &["--grace-period", "20s"]);
+    let (renderer, socket) = (&run.container, run.socket.clone());
     let first = job_within(
         &socket,
         "/v1/pdf",
@@ -117,10 +100,10 @@ fn killed_chrome_is_replaced_and_leaves_no_zombie() {
 
     // The dead browser's children are orphans that PID 1 must reap; give it a moment.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left = zombies(&renderer);
+    let mut left = zombies(renderer);
     while !left.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        left = zombies(&renderer);
+        left = zombies(renderer);
     }
     assert!(left.is_empty(), "zombies: {left:?}");
 }

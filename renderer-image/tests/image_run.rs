@@ -81,7 +81,7 @@ fn renderer_namespaces(renderer: &Container) -> (Vec<String>, String) {
 
 #[test]
 fn renders_allowed_origin_and_never_reaches_the_canary() {
-    let image = ensure_image();
+    ensure_image();
     let _serial = one_at_a_time();
     let network = Network::internal("renderer-image-test-net");
     let canary = start_server(
@@ -98,11 +98,8 @@ fn renders_allowed_origin_and_never_reaches_the_canary() {
         &[&format!("CANARY_IP={canary_ip}")],
     );
 
-    let dir = socket_dir();
-    let renderer = Container::new("renderer-image-test-run");
-    let out = run_renderer(
-        &renderer.name,
-        dir.path(),
+    let run = start_renderer(
+        "renderer-image-test-run",
         &[
             "--network",
             &network.name,
@@ -113,12 +110,7 @@ fn renders_allowed_origin_and_never_reaches_the_canary() {
             "http://origin:8080",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{image}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let socket = dir.path().join("render.sock");
+    let socket = run.socket.clone();
 
     let pdf = job_within(
         &socket,
@@ -177,15 +169,8 @@ fn renders_allowed_origin_and_never_reaches_the_canary() {
 fn runs_unprivileged_read_only_with_chrome_sandboxed() {
     ensure_image();
     let _serial = one_at_a_time();
-    let dir = socket_dir();
-    let renderer = Container::new("renderer-image-test-inside");
-    let out = run_renderer(&renderer.name, dir.path(), &["--grace-period", "20s"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let socket = dir.path().join("render.sock");
+    let run = start_renderer("renderer-image-test-inside", &["--grace-period", "20s"]);
+    let (renderer, socket) = (&run.container, run.socket.clone());
 
     // No process in the container runs as root, PID 1 included.
     let uids = renderer.exec_ok("for s in /proc/[0-9]*/status; do grep '^Uid:' $s; done");
@@ -224,7 +209,7 @@ fn runs_unprivileged_read_only_with_chrome_sandboxed() {
         )
     });
     std::thread::sleep(Duration::from_millis(2000));
-    let (renderers, init) = renderer_namespaces(&renderer);
+    let (renderers, init) = renderer_namespaces(renderer);
     assert!(!renderers.is_empty(), "no renderer process seen");
     for ns in &renderers {
         assert_ne!(

@@ -177,6 +177,30 @@ pub fn run_renderer(name: &str, socket_dir: &Path, extra: &[&str]) -> Output {
     cli(&args)
 }
 
+/// A renderer started by `renderer-image run`, with its socket directory on the host.
+pub struct Renderer {
+    pub container: Container,
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a renderer under `name` and fails the test unless `run` reports it healthy.
+pub fn start_renderer(name: &str, extra: &[&str]) -> Renderer {
+    let dir = socket_dir();
+    let container = Container::new(name);
+    let out = run_renderer(name, dir.path(), extra);
+    assert!(
+        out.status.success(),
+        "{IMAGE}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Renderer {
+        container,
+        socket: dir.path().join("render.sock"),
+        _dir: dir,
+    }
+}
+
 /// An HTTP answer read off the socket.
 #[derive(Debug)]
 pub struct Answer {

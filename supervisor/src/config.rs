@@ -101,6 +101,12 @@ pub struct ServeArgs {
     #[arg(long, env = "RENDER_SUPERVISOR_ALLOW_NO_SANDBOX")]
     pub allow_no_sandbox: bool,
 
+    /// Let pages connect directly, with no egress proxy: only a job's own url is checked
+    /// against the allowed origins, nothing the page loads after it (logged as a warning at
+    /// every start; for measuring what the policy costs, not for production)
+    #[arg(long, env = "RENDER_SUPERVISOR_NO_EGRESS_PROXY")]
+    pub no_egress_proxy: bool,
+
     /// Jobs rendered at the same time [default: 2]
     #[arg(long, env = "RENDER_SUPERVISOR_MAX_CONCURRENCY", value_name = "N")]
     pub max_concurrency: Option<usize>,
@@ -194,6 +200,7 @@ struct FileConfig {
     allow_private: Option<Vec<String>>,
     dns_server: Option<std::net::SocketAddr>,
     allow_no_sandbox: Option<bool>,
+    no_egress_proxy: Option<bool>,
     max_concurrency: Option<usize>,
     queue_size: Option<usize>,
     job_timeout: Option<String>,
@@ -242,6 +249,9 @@ pub struct Settings {
     pub origins: OriginList,
     pub dns_server: Option<std::net::SocketAddr>,
     pub allow_no_sandbox: bool,
+    /// Pages connect directly: the egress proxy, and with it the policy on everything a
+    /// page loads, is off.
+    pub no_egress_proxy: bool,
     pub max_concurrency: usize,
     pub queue_size: usize,
     pub grace_period: Duration,
@@ -368,6 +378,7 @@ impl ServeArgs {
             origins,
             dns_server: self.dns_server.or(file.dns_server),
             allow_no_sandbox: self.allow_no_sandbox || file.allow_no_sandbox.unwrap_or(false),
+            no_egress_proxy: self.no_egress_proxy || file.no_egress_proxy.unwrap_or(false),
             max_concurrency,
             queue_size: self.queue_size.or(file.queue_size).unwrap_or(16),
             grace_period,
@@ -476,6 +487,23 @@ mod tests {
         assert_eq!(s.max_concurrency, 2);
         assert_eq!(s.limits.default_timeout, Duration::from_secs(30));
         assert_eq!(s.grace_period, s.limits.max_timeout);
+        assert!(!s.allow_no_sandbox && !s.no_egress_proxy);
+    }
+
+    #[test]
+    fn the_egress_proxy_is_turned_off_only_when_asked() {
+        assert!(
+            resolve(&["--no-egress-proxy"], None)
+                .unwrap()
+                .no_egress_proxy
+        );
+        let file = resolve(&[], Some("no_egress_proxy = true\n")).unwrap();
+        assert!(file.no_egress_proxy);
+        assert!(
+            !resolve(&[], Some("no_egress_proxy = false\n"))
+                .unwrap()
+                .no_egress_proxy
+        );
     }
 
     #[test]

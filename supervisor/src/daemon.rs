@@ -80,6 +80,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "Chrome's sandbox is OFF (--allow-no-sandbox): a page that exploits the renderer runs with the supervisor's rights"
         );
     }
+    if settings.no_egress_proxy {
+        tracing::warn!(
+            "the egress proxy is OFF (--no-egress-proxy): pages connect directly, and nothing they load after the job's url is checked against the allowed origins"
+        );
+    }
 
     // 7. Only now start threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -110,6 +115,7 @@ async fn run(settings: Settings, listener: std::os::unix::net::UnixListener) -> 
         resolver: Resolver::new(settings.dns_server)?,
         metrics: metrics.clone(),
         chrome_uid: nix::unistd::geteuid().as_raw(),
+        direct: settings.no_egress_proxy,
     });
     let app = Arc::new(App {
         egress,

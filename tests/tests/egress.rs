@@ -11,6 +11,11 @@ async fn a_private_origin_needs_allow_private() {
     let private = Supervisor::start(&["--allow-private", &web.origin()]).await;
     let ok = private.pdf(&json!({"url": web.url("/page")})).await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let health = private.health().await;
+    assert_eq!(
+        health["egress"],
+        json!({"proxy": true, "proxy_off_reason": null})
+    );
     drop(private);
 
     // --allow admits the origin by name, but its address is loopback, which only
@@ -183,4 +188,51 @@ async fn dns_rebinding_cannot_move_a_name_to_another_address() {
         canary.hits("/page").is_empty() && canary.hits("/again").is_empty(),
         "rebinding worked"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_egress_proxy_pages_connect_directly_and_only_the_job_url_is_checked() {
+    let web = WebServer::start().await;
+    let other = WebServer::start().await;
+    web.route(
+        "/page",
+        Canned::html(format!("<p>page</p><img src='{}/i.png'>", other.origin())),
+    );
+    let sup = Supervisor::start(&["--no-egress-proxy", "--allow-private", &web.origin()]).await;
+    assert!(
+        sup.log_text().contains("the egress proxy is OFF"),
+        "no warning at start:\n{}",
+        sup.log_text()
+    );
+    let health = sup.health().await;
+    assert_eq!(health["egress"]["proxy"], json!(false));
+    assert!(health["egress"]["proxy_off_reason"].is_string(), "{health}");
+
+    // The image of an origin outside the list is fetched, straight from Chrome.
+    let job = json!({"url": web.url("/page"), "wait": {"until": "networkidle"}});
+    let answer = sup.pdf(&job).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.header("x-blocked-requests"), Some("0"));
+    assert_eq!(other.hits("/i.png").len(), 1, "the image was not fetched");
+
+    // No proxy listens while a job runs.
+    let running = sup.submit_pdf(&json!({"url": web.url("/hang"), "timeout_ms": 15000}));
+    web.wait_for_hit("/hang").await;
+    let listening = render_tests::listening_tcp(sup.pid());
+    assert!(
+        listening.is_empty(),
+        "the supervisor listens on {listening:?}"
+    );
+    running.abort();
+
+    // The job's own url is still checked before Chrome sees it.
+    let outside = sup.pdf(&json!({"url": other.url("/x")})).await;
+    assert_eq!(outside.status, 403);
+    assert_eq!(outside.error_code(), "blocked_url");
+    assert!(other.hits("/x").is_empty());
 }

@@ -105,7 +105,15 @@ struct JobPage {
     page: Page,
     watcher: Option<JoinHandle<()>>,
     popups: Option<JoinHandle<()>>,
-    proxy: EgressProxy,
+    /// The job's egress proxy; none when pages connect directly.
+    proxy: Option<EgressProxy>,
+}
+
+impl JobPage {
+    /// Requests the egress proxy refused so far.
+    fn blocked(&self) -> u64 {
+        self.proxy.as_ref().map_or(0, EgressProxy::blocked)
+    }
 }
 
 impl Drop for JobPage {
@@ -163,10 +171,16 @@ pub async fn render(
     deadline: Instant,
     egress: &Arc<Egress>,
 ) -> Result<Rendered, RenderError> {
-    let proxy = EgressProxy::start(job.origins.clone(), egress.clone())
-        .await
-        .map_err(|e| RenderError::PageFailed(format!("cannot start the egress proxy: {e}")))?;
-    let (context, page) = open_page(&instance, &proxy)
+    let proxy =
+        if egress.direct {
+            None
+        } else {
+            let started = EgressProxy::start(job.origins.clone(), egress.clone()).await;
+            Some(started.map_err(|e| {
+                RenderError::PageFailed(format!("cannot start the egress proxy: {e}"))
+            })?)
+        };
+    let (context, page) = open_page(&instance, proxy.as_ref())
         .await
         .map_err(|err| match err {
             RenderError::ChromeUnavailable(message) => RenderError::NotStarted(message),
@@ -240,7 +254,7 @@ pub async fn render(
             .map_err(fail("navigating"))?
             .result;
         if let Some(error) = nav.error_text {
-            if page.proxy.blocked() > 0 && error.contains("TUNNEL_CONNECTION_FAILED") {
+            if page.blocked() > 0 && error.contains("TUNNEL_CONNECTION_FAILED") {
                 return Err(RenderError::Blocked(format!(
                     "loading {url} led to an origin that is not allowed ({error})"
                 )));
@@ -368,7 +382,7 @@ pub async fn render(
             width,
             height,
         } => {
-            let blocked = page.proxy.blocked();
+            let blocked = page.blocked();
             if bytes.len() as u64 > job.max_output_bytes {
                 return Err(InvalidJob {
                     field: "screenshot".into(),
@@ -391,17 +405,23 @@ pub async fn render(
     }
 }
 
-/// A fresh browser context whose traffic all goes through the job's proxy, with one
-/// blank page in it.
+/// A fresh browser context whose traffic all goes through the job's proxy (or, with no
+/// proxy, straight out), with one blank page in it.
 async fn open_page(
     instance: &Instance,
-    proxy: &EgressProxy,
+    proxy: Option<&EgressProxy>,
 ) -> Result<(BrowserContextId, Page), RenderError> {
-    let params = CreateBrowserContextParams::builder()
-        .proxy_server(proxy.url())
-        // Without this Chrome sends loopback requests directly, around the proxy.
-        .proxy_bypass_list("<-loopback>")
-        .build();
+    let params = match proxy {
+        Some(proxy) => CreateBrowserContextParams::builder()
+            .proxy_server(proxy.url())
+            // Without this Chrome sends loopback requests directly, around the proxy.
+            .proxy_bypass_list("<-loopback>")
+            .build(),
+        // Said outright, so that no proxy setting of the system's applies either.
+        None => CreateBrowserContextParams::builder()
+            .proxy_server("direct://")
+            .build(),
+    };
     let context = instance
         .browser
         .create_browser_context(params)
@@ -737,7 +757,7 @@ pub struct PdfStream {
 impl PdfStream {
     /// Requests the egress proxy refused so far.
     pub fn blocked(&self) -> u64 {
-        self.page.proxy.blocked()
+        self.page.blocked()
     }
 
     /// The next chunk, or `None` at the end. Each read is bounded by the job's deadline.

@@ -16,4 +16,7 @@ pub struct Egress {
     pub metrics: Arc<Metrics>,
     /// The uid Chrome runs as (ours); connections of any other uid are refused.
     pub chrome_uid: u32,
+    /// No proxy at all: pages connect directly, and nothing they load after the job's own
+    /// URL is checked.
+    pub direct: bool,
 }

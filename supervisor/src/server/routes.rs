@@ -83,6 +83,10 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             "sandbox_off_reason": sandbox_off_reason,
             "last_error": chrome.last_error,
         },
+        "egress": {
+            "proxy": !app.egress.direct,
+            "proxy_off_reason": app.egress.direct.then_some("started with --no-egress-proxy"),
+        },
         "jobs": {
             "running": app.admission.running(),
             "queued": app.admission.queued(),

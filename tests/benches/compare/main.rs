@@ -1,6 +1,6 @@
-//! The comparison benchmark: render-supervisor beside a minimal chromiumoxide program (the
-//! floor) and Playwright for Python, on the same Chromium, as the same unprivileged user,
-//! with Chrome's sandbox on, in the same run.
+//! The comparison benchmark: render-supervisor as shipped and with its egress proxy off,
+//! beside a minimal chromiumoxide program (the floor) and Playwright for Python, on the same
+//! Chromium, as the same unprivileged user, with Chrome's sandbox on, in the same run.
 //!
 //! ```sh
 //! cargo bench -p render-tests --bench compare
@@ -10,7 +10,7 @@
 //! others are started as that user. Run as anyone else, everything runs as that user. The
 //! Playwright side needs the virtual environment `scripts/setup.sh` makes.
 //!
-//! The run, with every system's batches interleaved (A B C A B C ...):
+//! The run, with every system's batches interleaved (A B C D A B C D ...):
 //!
 //! 1. Cold start, once per round and system: a fresh process, timed from its start to the
 //!    first small PDF in hand, then stopped.

@@ -32,6 +32,8 @@ const BATCH_LIMIT: Duration = Duration::from_secs(1800);
 pub enum System {
     /// render-supervisor as shipped: its egress proxy filters every request of a page.
     Supervisor,
+    /// render-supervisor with `--no-egress-proxy`: what the policy costs is the difference.
+    SupervisorNoProxy,
     /// chromiumoxide driving Chromium directly: the floor.
     CdpFloor,
     /// Playwright for Python.
@@ -39,11 +41,17 @@ pub enum System {
 }
 
 impl System {
-    pub const ALL: [System; 3] = [System::Supervisor, System::CdpFloor, System::Playwright];
+    pub const ALL: [System; 4] = [
+        System::Supervisor,
+        System::SupervisorNoProxy,
+        System::CdpFloor,
+        System::Playwright,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             System::Supervisor => "render-supervisor",
+            System::SupervisorNoProxy => "supervisor-no-proxy",
             System::CdpFloor => "cdp-floor",
             System::Playwright => "playwright-python",
         }
@@ -51,6 +59,11 @@ impl System {
 
     pub fn from_name(name: &str) -> Option<System> {
         System::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether this is render-supervisor, driven over its socket.
+    fn is_supervisor(self) -> bool {
+        matches!(self, System::Supervisor | System::SupervisorNoProxy)
     }
 }
 
@@ -127,6 +140,11 @@ impl Instance {
         let log = std::fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
         let mut command = match system {
             System::Supervisor => supervisor_command(setup, &dir),
+            System::SupervisorNoProxy => {
+                let mut command = supervisor_command(setup, &dir);
+                command.arg("--no-egress-proxy");
+                command
+            }
             System::CdpFloor => {
                 let mut command = Command::new(&setup.floor);
                 command.arg(&setup.chrome);
@@ -141,7 +159,7 @@ impl Instance {
                 command
             }
         };
-        if system != System::Supervisor {
+        if !system.is_supervisor() {
             // A clean environment with a home of its own, as the user.
             command
                 .env_clear()
@@ -174,12 +192,13 @@ impl Instance {
                 ));
             }
         };
-        let driver = match system {
-            System::Supervisor => Driver::Socket(dir.join("sock").join("render.sock")),
-            _ => Driver::Pipes {
+        let driver = if system.is_supervisor() {
+            Driver::Socket(dir.join("sock").join("render.sock"))
+        } else {
+            Driver::Pipes {
                 stdin: child.stdin.take(),
                 stdout: BufReader::new(child.stdout.take().expect("piped")).lines(),
-            },
+            }
         };
         let instance = Instance {
             system,

@@ -114,6 +114,9 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
                 continue;
             }
         }
+        // Answers are written in pieces (head, then body): with Nagle's algorithm on, a
+        // piece can wait for the delayed ACK of the one before, tens of milliseconds each.
+        let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
@@ -143,7 +146,10 @@ async fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Proxy
         Err(refusal) => return refuse(&state, request.uri().to_string(), refusal),
     };
     let upstream = match TcpStream::connect(address).await {
-        Ok(stream) => stream,
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            stream
+        }
         Err(err) => return answer(StatusCode::BAD_GATEWAY, format!("cannot connect: {err}")),
     };
     if request.method() == Method::CONNECT {

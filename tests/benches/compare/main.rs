@@ -13,7 +13,8 @@
 //! The run, with every system's batches interleaved (A B C D A B C D ...):
 //!
 //! 1. Cold start, once per round and system: a fresh process, timed from its start to the
-//!    first small PDF in hand, then stopped.
+//!    first small PDF in hand, then stopped. Each round starts with the next system
+//!    (A B C D, B C D A, ...).
 //! 2. One warm instance of each system; a few unrecorded jobs of every workload, the first
 //!    of which is saved and checked (page count, image size), so that every system is seen
 //!    to do the same work.
@@ -188,7 +189,9 @@ async fn run(config: Config) -> Result<(), String> {
 
     eprintln!("cold starts");
     for round in 1..=config.rounds {
-        for &system in &config.systems {
+        // Each round starts with the next system: whichever system started first in a
+        // round, right after the previous round's last one stopped, was the slowest to start.
+        for &system in rotated(&config.systems, round - 1) {
             let started = Instant::now();
             let mut instance = Instance::start(system, &setup).await?;
             let outcome = instance.batch(Workload::SmallPdf, 1, 1, None).await?;
@@ -280,6 +283,12 @@ async fn run(config: Config) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `items` starting at position `by`, wrapping round.
+fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
+    let by = by.checked_rem(items.len()).unwrap_or(0);
+    items[by..].iter().chain(&items[..by])
 }
 
 async fn measure_batch(

@@ -135,7 +135,9 @@ impl Drop for JobPage {
                     instance.browser.dispose_browser_context(context),
                 )
                 .await;
-                if !matches!(disposed, Ok(Ok(_))) {
+                // A browser stopped meanwhile (shutdown, recycling, a crash) took its
+                // contexts with it.
+                if !matches!(disposed, Ok(Ok(_))) && !instance.is_dead() {
                     tracing::warn!("browser context was not disposed");
                 }
             });

@@ -77,12 +77,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if settings.allow_no_sandbox {
         tracing::warn!(
-            "Chrome's sandbox is OFF (--allow-no-sandbox): a page that exploits the renderer runs with the supervisor's rights"
+            "Chrome's sandbox is OFF (--allow-no-sandbox): a page that exploits the renderer \
+             runs with the supervisor's rights"
         );
     }
     if settings.no_egress_proxy {
         tracing::warn!(
-            "the egress proxy is OFF (--no-egress-proxy): pages connect directly, and nothing they load after the job's url is checked against the allowed origins"
+            "the egress proxy is OFF (--no-egress-proxy): pages connect directly, and nothing \
+             they load after the job's url is checked against the allowed origins"
         );
     }
 

@@ -194,7 +194,8 @@ async fn chrome_sandbox_is_on_when_started_unprivileged() {
     let job = json!({"html": "<p>x</p>", "wait": {"delay_ms": 3000}}).to_string();
     let page = tokio::spawn({
         let socket = socket.clone();
-        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(job.as_bytes()), &[]).await }
+        let body = job.into_bytes();
+        async move { render_tests::request(&socket, "POST", "/v1/pdf", Some(&body), &[]).await }
     });
     let health = render_tests::request(&socket, "GET", "/healthz", None, &[])
         .await

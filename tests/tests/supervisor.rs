@@ -150,7 +150,10 @@ fn blue_pixels(png: &[u8]) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn waits_for_a_chart_drawn_after_load() {
     let sup = Supervisor::start(&[]).await;
-    let shot = |wait: serde_json::Value| json!({"html": LATE_CHART, "viewport": {"width": 400, "height": 100}, "wait": wait});
+    let shot = |wait: serde_json::Value| {
+        let viewport = json!({"width": 400, "height": 100});
+        json!({"html": LATE_CHART, "viewport": viewport, "wait": wait})
+    };
     let complete = 400 * 100;
 
     let by_selector = sup.screenshot(&shot(json!({"selector": "#chart"}))).await;
@@ -417,7 +420,10 @@ async fn jobs_do_not_see_each_others_cookies_storage_or_cache() {
     );
     web.route("/report", Canned::typed("text/plain", "ok"));
     let sup = Supervisor::start(&["--allow-private", &web.origin()]).await;
-    let job = |delay: u64| json!({"url": web.url("/isolation"), "wait": {"expression": "window.reported", "delay_ms": delay}});
+    let job = |delay: u64| {
+        let wait = json!({"expression": "window.reported", "delay_ms": delay});
+        json!({"url": web.url("/isolation"), "wait": wait})
+    };
 
     // Sequentially: A, then B.
     assert_eq!(sup.pdf(&job(0)).await.status, 200);
@@ -668,7 +674,8 @@ async fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sup = Supervisor::start(&["--write-timeout", "2s"]).await;
     // One canvas of random pixels: a PDF of about 12 MB, far more than a socket buffers.
-    let html = "<body><script>const c = document.createElement('canvas'); c.width = c.height = 2000;\
+    let html = "<body><script>const c = document.createElement('canvas');\
+        c.width = c.height = 2000;\
         const x = c.getContext('2d'); const d = x.createImageData(2000, 2000);\
         const w = new Uint32Array(d.data.buffer);\
         for (let i = 0; i < w.length; i += 16384) crypto.getRandomValues(w.subarray(i, i + 16384));\

@@ -23,12 +23,16 @@ fn until_true(test: &str) -> String {
         r#"new Promise((resolve) => {{
   const test = () => {{ try {{ return !!({test}); }} catch (_) {{ return false; }} }};
   let done = false;
-  const settle = (value) => {{ done = true; observer.disconnect(); clearInterval(timer); resolve(value); }};
+  const settle = (value) => {{
+    done = true; observer.disconnect(); clearInterval(timer); resolve(value);
+  }};
   const finish = () => settle(true);
   setTimeout(() => {{ if (!done) settle(false); }}, {ROUND_MS});
   const check = () => {{ if (!done && test()) finish(); }};
   const observer = new MutationObserver(check);
-  observer.observe(document, {{ subtree: true, childList: true, attributes: true, characterData: true }});
+  observer.observe(document, {{
+    subtree: true, childList: true, attributes: true, characterData: true
+  }});
   const frame = () => {{ check(); if (!done) requestAnimationFrame(frame); }};
   const timer = setInterval(check, 50);
   requestAnimationFrame(frame);

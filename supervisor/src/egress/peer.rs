@@ -47,10 +47,10 @@ fn diag_lookup(client: SocketAddr, server: SocketAddr) -> std::io::Result<Option
     let mut header = NetlinkHeader::default();
     // A request without NLM_F_DUMP asks for the one socket the identity names exactly.
     header.flags = NLM_F_REQUEST;
-    let mut socket_id = if client.is_ipv4() {
-        SocketId::new_v4()
+    let (family, mut socket_id) = if client.is_ipv4() {
+        (AF_INET, SocketId::new_v4())
     } else {
-        SocketId::new_v6()
+        (AF_INET6, SocketId::new_v6())
     };
     socket_id.source_address = client.ip();
     socket_id.source_port = client.port();
@@ -58,7 +58,6 @@ fn diag_lookup(client: SocketAddr, server: SocketAddr) -> std::io::Result<Option
     socket_id.destination_port = server.port();
     // All ones: no cookie to match.
     socket_id.cookie = [0xff; 8];
-    let family = if client.is_ipv4() { AF_INET } else { AF_INET6 };
     let mut request = NetlinkMessage::new(
         header,
         SockDiagMessage::InetRequest(InetRequest {
@@ -205,10 +204,9 @@ mod tests {
 
     #[test]
     fn no_such_connection_is_none() {
-        let (client, server, c, s) = connection("127.0.0.1:0");
+        let (client, server, _c, _s) = connection("127.0.0.1:0");
         let elsewhere = SocketAddr::new(server.ip(), client.port().wrapping_add(1).max(1));
         assert_eq!(diag_lookup(elsewhere, server).unwrap(), None);
         assert_eq!(tcp_owner(elsewhere, server), None);
-        drop((c, s));
     }
 }

@@ -189,8 +189,8 @@ async fn run(config: Config) -> Result<(), String> {
 
     eprintln!("cold starts");
     for round in 1..=config.rounds {
-        // Each round starts with the next system: whichever system started first in a
-        // round, right after the previous round's last one stopped, was the slowest to start.
+        // Each round starts with the next system: with a fixed order, a system's cold
+        // start was seen to depend on its place in that order.
         for &system in rotated(&config.systems, round - 1) {
             let started = Instant::now();
             let mut instance = Instance::start(system, &setup).await?;
